@@ -10,14 +10,25 @@
 #include <utility>
 #include <vector>
 
+#include "stack/core/addr.hpp"
+
 namespace tunstack {
 
-/// Fixed-capacity flat hash map; `Hash` must spread bits well (see hash_mix in addr.hpp).
-template <class K, class V, class Hash = std::hash<K>>
+/// The default hash of FlatMap: the key's ADL-visible hash_value(const K&) -> uint64_t.
+struct AdlHash {
+  template <class K>
+  std::uint64_t operator()(const K& k) const {
+    return hash_value(k);
+  }
+};
+
+/// Fixed-capacity flat hash map. Keys chosen by remote peers (flows, fragments) are hashed with a
+/// per-table secret `seed` and mixed (hash_mix), so colliding keys cannot be precomputed.
+template <class K, class V, class Hash = AdlHash>
 class FlatMap {
  public:
   /// Holds up to `max_entries`; the table is sized to keep the load factor at or below ~0.7.
-  explicit FlatMap(std::size_t max_entries) : max_(max_entries) {
+  explicit FlatMap(std::size_t max_entries, std::uint64_t seed = 0) : max_(max_entries), seed_(seed) {
     std::size_t slots = 16;
     while (slots * 7 < max_entries * 10 + 10) slots <<= 1;
     slots_.resize(slots);
@@ -90,12 +101,15 @@ class FlatMap {
     V value{};
     bool used = false;
   };
-  std::size_t home(const K& k) const { return Hash{}(k) & mask_; }
+  std::size_t home(const K& k) const {
+    return static_cast<std::size_t>(hash_mix(static_cast<std::uint64_t>(Hash{}(k)) ^ seed_)) & mask_;
+  }
 
   std::vector<Slot> slots_;
   std::size_t mask_ = 0;
   std::size_t size_ = 0;
   std::size_t max_;
+  std::uint64_t seed_;
 };
 
 }  // namespace tunstack

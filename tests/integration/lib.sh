@@ -35,13 +35,15 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# ns_add NAME -> creates namespace "${TS_ID}-NAME" with lo up; echoes its full name.
+# ns_add NAME [VAR]: creates namespace "${TS_ID}-NAME" with lo up, records it for cleanup, and
+# stores its full name in VAR (and echoes it). Call it in this shell, never as $(ns_add ...): a
+# subshell's record is lost and the namespace would outlive the test.
 ns_add() {
   local ns="${TS_ID}-$1"
   ip netns add "$ns"
   _ns_list+=("$ns")
   ip -n "$ns" link set lo up
-  echo "$ns"
+  if [ -n "${2:-}" ]; then printf -v "$2" '%s' "$ns"; else echo "$ns"; fi
 }
 
 # veth_pair NS_A IF_A ADDR_A NS_B IF_B ADDR_B [ADDR6_A ADDR6_B]: a link between two namespaces.

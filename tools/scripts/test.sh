@@ -31,12 +31,12 @@ log "unit and integration tests"
 meson test -C build-ci --print-errorlogs --num-processes 1 || status=1
 reports+=(build-ci/meson-logs/testlog.junit.xml)
 
-log "unit tests under ASan + UBSan"
+log "unit, tools and io-layer tests under ASan + UBSan"
 setup build-asan -Dwerror=true -Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false \
   -Dbenchmarks=false
-ninja -C build-asan -j "$JOBS" tests/unit_tests
+ninja -C build-asan -j "$JOBS"
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
-  meson test -C build-asan --print-errorlogs unit || status=1
+  meson test -C build-asan --print-errorlogs --num-processes 1 unit tools tun_io || status=1
 reports+=(build-asan/meson-logs/testlog.junit.xml)
 
 log "fuzz smoke runs (${FUZZ_SECONDS}s each)"

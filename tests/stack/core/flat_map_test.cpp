@@ -26,7 +26,7 @@ TEST(FlatMap, InsertFindErase) {
 }
 
 TEST(FlatMap, RefusesPastCapacity) {
-  FlatMap<std::uint64_t, int, std::hash<std::uint64_t>> m(3);
+  FlatMap<std::uint64_t, int, std::hash<std::uint64_t>> m(3);  // a plain functor works too
   EXPECT_NE(m.insert(1, 1), nullptr);
   EXPECT_NE(m.insert(2, 1), nullptr);
   EXPECT_NE(m.insert(3, 1), nullptr);
@@ -34,9 +34,23 @@ TEST(FlatMap, RefusesPastCapacity) {
   EXPECT_TRUE(m.full());
 }
 
-struct BadHash {  // every key collides: exercises probing and backward-shift deletion
+struct BadHash {  // few distinct hashes: exercises probing and backward-shift deletion
   std::size_t operator()(std::uint64_t k) const { return k & 3; }
 };
+
+TEST(FlatMap, SeedChangesPlacementNotContents) {
+  FlatMap<Endpoint, int> a(64, 1), b(64, 0x9e3779b97f4a7c15ULL);
+  for (std::uint16_t p = 1; p <= 40; ++p) {
+    Endpoint e{*IpAddr::parse("198.18.0.1"), Port{p}};
+    ASSERT_NE(a.insert(e, p), nullptr);
+    ASSERT_NE(b.insert(e, p), nullptr);
+  }
+  for (std::uint16_t p = 1; p <= 40; ++p) {
+    Endpoint e{*IpAddr::parse("198.18.0.1"), Port{p}};
+    EXPECT_EQ(*a.find(e), p);
+    EXPECT_EQ(*b.find(e), p);
+  }
+}
 
 TEST(FlatMap, MatchesUnorderedMapUnderChurn) {
   std::mt19937_64 rng(7);

@@ -1,0 +1,118 @@
+#include "tools/tunstackd/gateway.hpp"
+
+#include <cstdio>
+#include <fstream>
+
+#include "dispatch/direct.hpp"
+
+namespace tunstack::daemon {
+namespace {
+
+HostConfig host_config(const Settings& s) {
+  HostConfig c;
+  c.mtu = s.mtu;
+  c.ping_local = s.ping_local;
+  return c;
+}
+
+nat::UdpNatConfig ping_config(const Settings& s) {
+  nat::UdpNatConfig c = s.nat;
+  c.proto = dispatch::Proto::Icmp;
+  c.idle_timeout = std::chrono::seconds(30);  // ping sessions are short-lived
+  c.max_mappings = std::max<std::size_t>(64, s.nat.max_mappings / 16);
+  return c;
+}
+
+}  // namespace
+
+Gateway::Gateway(const Settings& s, tun::Loop& loop, BufPool& pool, dispatch::TaskQueue& tasks,
+                 std::unique_ptr<dispatch::Outbound> outbound)
+    : settings_(s),
+      loop_(loop),
+      pool_(pool),
+      tasks_(tasks),
+      out_(loop),
+      host_(host_config(s), pool, out_),
+      return_path_(nat::ReturnPathConfig{s.mtu, 64}, pool, out_, host_.icmp_errors()),
+      outbound_(outbound.get()),
+      dispatcher_(std::move(outbound)),
+      udp_nat_(s.nat, dispatcher_, return_path_, tun::Loop::now()),
+      ping_nat_(ping_config(s), dispatcher_, return_path_, tun::Loop::now()),
+      udp_handler_(udp_nat_),
+      echo_handler_(ping_nat_) {
+  host_.set_udp_handler(&udp_handler_);
+  if (!s.ping_local) host_.set_echo_handler(&echo_handler_);
+  next_stats_ = tun::Loop::now();
+  after_work(tun::Loop::now());
+}
+
+Gateway::~Gateway() = default;
+
+void Gateway::on_tun_packets(std::span<PacketBuf> batch, Instant now) {
+  for (PacketBuf& p : batch) host_.on_packet(now, std::move(p));
+  after_work(now);
+}
+
+void Gateway::on_timer(Instant now) {
+  host_.poll(now);
+  udp_nat_.poll(now);
+  ping_nat_.poll(now);
+  if (!settings_.stats_file.empty() && now >= next_stats_) {
+    write_stats(settings_.stats_file);
+    next_stats_ = now + settings_.stats_interval;
+  }
+  after_work(now);
+}
+
+void Gateway::after_work(Instant now) {
+  tasks_.run_all();
+  // The loop wakes at the earliest deadline any component has.
+  std::optional<Instant> next;
+  auto consider = [&](std::optional<Instant> t) {
+    if (t && (!next || *t < *next)) next = t;
+  };
+  consider(host_.next_deadline());
+  consider(udp_nat_.next_deadline());
+  consider(ping_nat_.next_deadline());
+  if (!settings_.stats_file.empty()) consider(next_stats_);
+  // Bound the sleep so that state changed from socket callbacks (closed sessions) is reaped.
+  consider(now + std::chrono::seconds(1));
+  loop_.set_deadline(*next);
+}
+
+void Gateway::visit_counters(const CounterVisitor& f) const {
+  loop_.stats().visit(f);
+  host_.stats().visit(f);
+  host_.reassembly_stats().visit([&](std::string_view n, std::uint64_t v) {
+    f("reassembly_" + std::string(n), v);
+  });
+  host_.icmp_errors().stats().visit(f);
+  return_path_.stats().visit(f);
+  udp_nat_.stats().visit(f);
+  ping_nat_.stats().visit([&](std::string_view n, std::uint64_t v) {
+    f("ping_" + std::string(n), v);
+  });
+  f("nat_mappings", udp_nat_.size());
+  f("ping_nat_mappings", ping_nat_.size());
+  f("tun_write_refused", out_.dropped);
+  const auto& ps = pool_.stats();
+  f("pool_allocs", ps.allocs);
+  f("pool_exhausted", ps.exhausted);
+  f("pool_oversize", ps.oversize);
+  f("pool_bytes_out", ps.bytes_out);
+  f("pool_blocks_out", ps.blocks_out);
+  if (const auto* d = dispatch::direct_stats(*outbound_)) d->visit(f);
+}
+
+bool Gateway::write_stats(const std::string& path) const {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream o(tmp, std::ios::trunc);
+    if (!o) return false;
+    visit_counters([&](std::string_view n, std::uint64_t v) { o << "tunstack_" << n << ' ' << v << '\n'; });
+    if (!o) return false;
+  }
+  return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+}  // namespace tunstack::daemon

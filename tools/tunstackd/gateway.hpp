@@ -1,0 +1,84 @@
+#pragma once
+// The gateway: wires the io_uring loop (tun/) to the sans-IO stack (Host), the full-cone NATs
+// for UDP and pings (nat/) and the chosen outbound (dispatch/). It is the loop's TunHandler: it
+// feeds every packet batch to the Host, runs deferred outbound callbacks, and keeps the loop's
+// deadline at the earliest of the components' deadlines.
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "dispatch/dispatcher.hpp"
+#include "dispatch/task_queue.hpp"
+#include "nat/return_path.hpp"
+#include "nat/udp_nat.hpp"
+#include "stack/host.hpp"
+#include "tools/tunstackd/settings.hpp"
+#include "tun/loop.hpp"
+
+namespace tunstack::daemon {
+
+/// The running gateway: see the file comment.
+class Gateway final : public tun::TunHandler {
+ public:
+  /// Every counter, as (name, value), for the stats file and the exit summary.
+  using CounterVisitor = std::function<void(std::string_view, std::uint64_t)>;
+
+  Gateway(const Settings& s, tun::Loop& loop, BufPool& pool, dispatch::TaskQueue& tasks,
+          std::unique_ptr<dispatch::Outbound> outbound);
+  ~Gateway() override;
+
+  void on_tun_packets(std::span<PacketBuf> batch, Instant now) override;
+  void on_timer(Instant now) override;
+
+  void visit_counters(const CounterVisitor& f) const;
+  /// Writes all counters in Prometheus text format to `path` (atomically, via rename).
+  bool write_stats(const std::string& path) const;
+
+ private:
+  /// Packets toward the client go to the TUN through the loop's batched writes.
+  class TunOutput final : public PacketOutput {
+   public:
+    explicit TunOutput(tun::Loop& loop) : loop_(loop) {}
+    void emit(PacketBuf p) override {
+      if (!loop_.write_tun(std::move(p))) ++dropped;
+    }
+    tun::Loop& loop_;
+    Counter dropped = 0;
+  };
+  /// Adapts the NAT to the Host's handler interfaces.
+  class UdpToNat final : public UdpHandler {
+   public:
+    explicit UdpToNat(nat::UdpNat& n) : nat_(n) {}
+    void on_udp(Instant now, const Endpoint& s, const Endpoint& d, PacketBuf p) override {
+      nat_.on_datagram(now, s, d, std::move(p));
+    }
+    nat::UdpNat& nat_;
+  };
+  class EchoToNat final : public EchoHandler {
+   public:
+    explicit EchoToNat(nat::UdpNat& n) : nat_(n) {}
+    void on_echo_request(Instant now, const Endpoint& c, const IpAddr& d, PacketBuf m) override {
+      nat_.on_datagram(now, c, Endpoint{d, Port{0}}, std::move(m));
+    }
+    nat::UdpNat& nat_;
+  };
+
+  void after_work(Instant now);
+
+  const Settings& settings_;
+  tun::Loop& loop_;
+  BufPool& pool_;
+  dispatch::TaskQueue& tasks_;
+  TunOutput out_;
+  Host host_;
+  nat::ReturnPath return_path_;
+  const dispatch::Outbound* outbound_;  // owned by dispatcher_
+  dispatch::SingleDispatcher dispatcher_;
+  nat::UdpNat udp_nat_;
+  nat::UdpNat ping_nat_;
+  UdpToNat udp_handler_;
+  EchoToNat echo_handler_;
+  Instant next_stats_{};
+};
+
+}  // namespace tunstack::daemon

@@ -1,0 +1,263 @@
+#include "tools/tunstackd/settings.hpp"
+
+#include <charconv>
+#include <limits>
+
+#include <toml++/toml.h>
+
+namespace tunstack::daemon {
+namespace {
+
+std::optional<std::uint64_t> parse_uint(const std::string& v, std::uint64_t max) {
+  std::uint64_t out = 0;
+  int base = 10;
+  const char* b = v.data();
+  const char* e = v.data() + v.size();
+  if (v.size() > 2 && v[0] == '0' && (v[1] == 'x' || v[1] == 'X')) {
+    base = 16;
+    b += 2;
+  }
+  auto [end, ec] = std::from_chars(b, e, out, base);
+  if (ec != std::errc{} || end != e || b == e || out > max) return std::nullopt;
+  return out;
+}
+
+std::optional<bool> parse_bool(const std::string& v) {
+  if (v == "true" || v == "1" || v == "yes" || v == "on") return true;
+  if (v == "false" || v == "0" || v == "no" || v == "off") return false;
+  return std::nullopt;
+}
+
+using Kind = SettingSpec::Kind;
+using Apply = std::function<std::optional<std::string>(Settings&, const std::string&)>;
+
+Apply set_string(std::string Settings::*field) {
+  return [field](Settings& s, const std::string& v) -> std::optional<std::string> {
+    s.*field = v;
+    return std::nullopt;
+  };
+}
+
+template <class T>
+Apply set_uint(T Settings::*field, std::uint64_t lo, std::uint64_t hi) {
+  return [field, lo, hi](Settings& s, const std::string& v) -> std::optional<std::string> {
+    auto n = parse_uint(v, hi);
+    if (!n || *n < lo)
+      return "expects a whole number from " + std::to_string(lo) + " to " + std::to_string(hi) +
+             ", got '" + v + "'";
+    s.*field = static_cast<T>(*n);
+    return std::nullopt;
+  };
+}
+
+Apply set_bool(bool Settings::*field) {
+  return [field](Settings& s, const std::string& v) -> std::optional<std::string> {
+    auto b = parse_bool(v);
+    if (!b) return "expects true or false, got '" + v + "'";
+    s.*field = *b;
+    return std::nullopt;
+  };
+}
+
+std::vector<SettingSpec> build_specs() {
+  std::vector<SettingSpec> specs;
+  auto add = [&](std::string key, std::string flag, Kind k, std::string help, Apply a) {
+    specs.push_back({std::move(key), std::move(flag), k, std::move(help), std::move(a)});
+  };
+  add("tun.name", "--tun", Kind::String, "TUN device to open (created if missing)",
+      set_string(&Settings::tun_name));
+  add("tun.fd", "--tun-fd", Kind::UInt, "adopt an already-open TUN file descriptor",
+      [](Settings& s, const std::string& v) -> std::optional<std::string> {
+        auto n = parse_uint(v, std::numeric_limits<int>::max());
+        if (!n) return "expects a file descriptor number, got '" + v + "'";
+        s.tun_fd = static_cast<int>(*n);
+        return std::nullopt;
+      });
+  add("tun.mtu", "--mtu", Kind::UInt, "TUN MTU (576..65535)", set_uint(&Settings::mtu, 576, 65535));
+  add("tun.reads", "--tun-reads", Kind::UInt, "TUN reads kept in flight on the ring (1..1024)",
+      set_uint(&Settings::tun_reads, 1, 1024));
+  add("tun.rx_mode", "--rx-mode", Kind::String,
+      "how TUN reads are kept in flight: auto, reads (single reads) or multishot (buffer ring)",
+      [](Settings& s, const std::string& v) -> std::optional<std::string> {
+        if (v != "auto" && v != "reads" && v != "multishot")
+          return "expects auto, reads or multishot; got '" + v + "'";
+        s.rx_mode = v;
+        return std::nullopt;
+      });
+  add("outbound.type", "--outbound", Kind::String, "outbound for every flow (direct, reject, echo, ...)",
+      set_string(&Settings::outbound));
+  add("outbound.mark", "--mark", Kind::UInt, "SO_MARK on every outbound socket, for ip rule routing",
+      set_uint(&Settings::mark, 0, 0xffffffffu));
+  add("outbound.bind_interface", "--bind-interface", Kind::String,
+      "SO_BINDTODEVICE on every outbound socket", set_string(&Settings::bind_interface));
+  add("outbound.udp_queue", "--udp-queue", Kind::UInt,
+      "datagrams queued per UDP mapping toward the outbound (1..65536)",
+      set_uint(&Settings::udp_queue, 1, 65536));
+  add("nat.max_mappings", "--udp-max-mappings", Kind::UInt,
+      "UDP NAT table cap; past it the least recently used mapping is evicted",
+      [](Settings& s, const std::string& v) -> std::optional<std::string> {
+        auto n = parse_uint(v, 1u << 22);
+        if (!n || *n == 0) return "expects a whole number from 1 to 4194304, got '" + v + "'";
+        s.nat.max_mappings = *n;
+        return std::nullopt;
+      });
+  add("nat.idle_timeout", "--udp-idle-timeout", Kind::Duration,
+      "UDP mapping idle timeout (RFC 4787: at least 2m; e.g. 300s, 5m)",
+      [](Settings& s, const std::string& v) -> std::optional<std::string> {
+        auto d = parse_duration(v);
+        if (!d || d->count() <= 0) return "expects a duration like 30s, 5m or 250ms, got '" + v + "'";
+        s.nat.idle_timeout = *d;
+        return std::nullopt;
+      });
+  add("nat.inbound_refresh", "--udp-inbound-refresh", Kind::Bool,
+      "let datagrams from remotes refresh a mapping's idle timer too", [](Settings& s, const std::string& v)
+          -> std::optional<std::string> {
+        auto b = parse_bool(v);
+        if (!b) return "expects true or false, got '" + v + "'";
+        s.nat.inbound_refresh = *b;
+        return std::nullopt;
+      });
+  add("icmp.ping_local", "--ping-local", Kind::Bool,
+      "answer ICMP echo requests locally instead of forwarding them", set_bool(&Settings::ping_local));
+  add("log.level", "--log-level", Kind::String, "trace, debug, info, warn, error or off",
+      [](Settings& s, const std::string& v) -> std::optional<std::string> {
+        static const char* levels[] = {"trace", "debug", "info", "warn", "error", "off"};
+        for (const char* l : levels)
+          if (v == l) {
+            s.log_level = v;
+            return std::nullopt;
+          }
+        return "expects one of trace, debug, info, warn, error, off; got '" + v + "'";
+      });
+  add("stats.file", "--stats-file", Kind::String,
+      "write counters (Prometheus text format) to this file every stats.interval",
+      set_string(&Settings::stats_file));
+  add("stats.interval", "--stats-interval", Kind::Duration, "how often the stats file is rewritten",
+      [](Settings& s, const std::string& v) -> std::optional<std::string> {
+        auto d = parse_duration(v);
+        if (!d || *d < std::chrono::milliseconds(10)) return "expects a duration of at least 10ms, got '" + v + "'";
+        s.stats_interval = *d;
+        return std::nullopt;
+      });
+  add("memory.pool_bytes", "--pool-bytes", Kind::UInt, "cap on packet-buffer memory in bytes",
+      set_uint(&Settings::pool_bytes, 1u << 20, 1ull << 40));
+  return specs;
+}
+
+std::string node_to_string(const toml::node& n, Kind kind, bool& ok) {
+  ok = true;
+  switch (kind) {
+    case Kind::String:
+      if (auto s = n.value<std::string>()) return *s;
+      break;
+    case Kind::UInt:
+      if (auto i = n.value<std::int64_t>(); i && *i >= 0) return std::to_string(*i);
+      break;
+    case Kind::Bool:
+      if (auto b = n.value<bool>()) return *b ? "true" : "false";
+      break;
+    case Kind::Duration:
+      if (auto s = n.value<std::string>()) return *s;
+      if (auto i = n.value<std::int64_t>()) return std::to_string(*i);  // seconds
+      break;
+  }
+  ok = false;
+  return {};
+}
+
+const char* kind_name(Kind k) {
+  switch (k) {
+    case Kind::String: return "a string";
+    case Kind::UInt: return "a non-negative integer";
+    case Kind::Bool: return "true or false";
+    case Kind::Duration: return "a duration string like \"30s\"";
+  }
+  return "?";
+}
+
+}  // namespace
+
+const std::vector<SettingSpec>& setting_specs() {
+  static const std::vector<SettingSpec> specs = build_specs();
+  return specs;
+}
+
+std::optional<Duration> parse_duration(const std::string& s) {
+  std::size_t i = 0;
+  while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+  if (i == 0) return std::nullopt;
+  auto n = parse_uint(s.substr(0, i), 1ull << 40);
+  if (!n) return std::nullopt;
+  const std::string unit = s.substr(i);
+  const auto v = static_cast<std::int64_t>(*n);
+  if (unit.empty() || unit == "s") return std::chrono::seconds(v);
+  if (unit == "ms") return std::chrono::milliseconds(v);
+  if (unit == "us") return std::chrono::microseconds(v);
+  if (unit == "m") return std::chrono::minutes(v);
+  if (unit == "h") return std::chrono::hours(v);
+  return std::nullopt;
+}
+
+Status<std::string> apply_setting(Settings& s, const std::string& key_or_flag, const std::string& value) {
+  for (const auto& spec : setting_specs()) {
+    if (spec.key == key_or_flag || spec.flag == key_or_flag) {
+      if (auto err = spec.apply(s, value)) return Err{spec.flag + " (" + spec.key + ") " + *err};
+      return {};
+    }
+  }
+  return Err{"unknown setting '" + key_or_flag + "'"};
+}
+
+Status<std::string> load_toml(const std::string& path, Settings& s) {
+  toml::table root;
+  try {
+    root = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    const auto& where = e.source().begin;
+    return Err{path + ":" + std::to_string(where.line) + ":" + std::to_string(where.column) + ": " +
+               std::string(e.description())};
+  }
+  // Every key in the file must be a known setting: a typo is an error, not a silent default.
+  std::optional<std::string> error;
+  for (auto&& [section_key, section] : root) {
+    const auto* table = section.as_table();
+    if (table == nullptr) {
+      error = path + ":" + std::to_string(section.source().begin.line) + ": '" +
+              std::string(section_key.str()) + "' must be a [section]";
+      break;
+    }
+    for (auto&& [key, node] : *table) {
+      const std::string full = std::string(section_key.str()) + "." + std::string(key.str());
+      const std::string line = path + ":" + std::to_string(node.source().begin.line);
+      const SettingSpec* spec = nullptr;
+      for (const auto& sp : setting_specs())
+        if (sp.key == full) spec = &sp;
+      if (spec == nullptr) {
+        error = line + ": unknown setting '" + full + "'";
+        break;
+      }
+      bool ok = false;
+      std::string text = node_to_string(node, spec->kind, ok);
+      if (!ok) {
+        error = line + ": '" + full + "' expects " + kind_name(spec->kind);
+        break;
+      }
+      if (auto err = spec->apply(s, text)) {
+        error = line + ": '" + full + "' " + *err;
+        break;
+      }
+    }
+    if (error) break;
+  }
+  if (error) return Err{*error};
+  s.source = path;
+  return {};
+}
+
+Status<std::string> validate(const Settings& s) {
+  if (s.tun_fd < 0 && s.tun_name.empty()) return Err{std::string("--tun or --tun-fd is required")};
+  if (s.tun_name.size() >= 16) return Err{"--tun '" + s.tun_name + "' is longer than 15 characters"};
+  return {};
+}
+
+}  // namespace tunstack::daemon
