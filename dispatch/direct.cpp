@@ -59,7 +59,6 @@ class DirectDatagramSession final : public DatagramSession, public tun::UdpHandl
     if (cfg.mark != 0) sc.mark = cfg.mark;
     sc.bind_device = cfg.bind_interface;
     sc.send_queue_limit = cfg.udp_queue;
-    sc.recv_depth = cfg.recv_depth;
     auto s = tun::UdpSocket::open(loop, *this, sc);
     if (!s) return Err{s.error()};
     sock_ = std::move(*s);

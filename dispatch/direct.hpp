@@ -23,7 +23,6 @@ struct DirectConfig {
   std::uint32_t mark = 0;       ///< SO_MARK on every socket (0: none)
   std::string bind_interface;   ///< SO_BINDTODEVICE on every socket (empty: none)
   unsigned udp_queue = 256;     ///< datagrams in flight per mapping toward the remote
-  unsigned recv_depth = 4;      ///< receives kept outstanding per socket
 };
 
 /// Counters of the direct outbound (all sessions together).

@@ -32,7 +32,7 @@ gw_up() {
   ip -n "$NS_APP" addr add fd00::2/64 dev ts0 nodad
   ip -n "$NS_APP" route add default dev ts0
   ip -n "$NS_APP" -6 route add default dev ts0
-  wait_for 5 test -s "$GW_STATS"
+  wait_for 15 test -s "$GW_STATS"
 }
 
 # counter NAME: the current value of tunstack_NAME in the stats file (0 if absent).

@@ -15,7 +15,7 @@ veth_pair "$BOX" box0 198.19.0.1/24 "$SRV" srv0 198.19.0.2/24 fd00:19::1/64 fd00
 spawn "$SRV" python3 "$here/udp_tool.py" serve --bind 198.19.0.2:7 --mode echo --ready "$T/e4"
 spawn "$SRV" python3 "$here/udp_tool.py" serve --bind '[fd00:19::2]:7' --mode echo --ready "$T/e6"
 spawn "$SRV" python3 "$here/udp_tool.py" serve --bind 198.19.0.2:8 --mode whoami --ready "$T/w"
-wait_for 10 test -e "$T/e4"; wait_for 10 test -e "$T/e6"; wait_for 10 test -e "$T/w"
+wait_for 30 test -e "$T/e4"; wait_for 30 test -e "$T/e6"; wait_for 30 test -e "$T/w"
 
 spawn "$BOX" "$D" --tun ts0 --mark 0x100 --log-level warn
 GW=$SPAWNED_PID

@@ -22,7 +22,7 @@ spawn "$NS_SRV" python3 "$TOOL" serve --bind 198.19.0.2:7 --mode echo --ready "$
 spawn "$NS_SRV" python3 "$TOOL" serve --bind '[fd00:19::2]:7' --mode echo --ready "$T/e6.ready"
 spawn "$NS_SRV" python3 "$TOOL" serve --bind 198.19.0.2:8 --mode big --size 6000 --ready "$T/big4.ready"
 spawn "$NS_SRV" python3 "$TOOL" serve --bind '[fd00:19::2]:8' --mode big --size 6000 --ready "$T/big6.ready"
-for f in a b e4 e6 big4 big6; do wait_for 10 test -e "$T/$f.ready"; done
+for f in a b e4 e6 big4 big6; do wait_for 30 test -e "$T/$f.ready"; done
 
 udp_echo() {  # udp_echo FAMILY DST: one datagram out and back through the gateway
   app python3 - "$1" "$2" <<'PY'
@@ -45,7 +45,7 @@ full_cone() {
   app python3 - "$T" <<'PY' &
 import socket, sys, time
 t = sys.argv[1]
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(5)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(15)
 s.bind(("198.18.0.2", 40000))
 s.sendto(b"who am i", ("198.19.0.2", 5000))
 seen_by_a, _ = s.recvfrom(100)
@@ -58,7 +58,7 @@ assert seen_by_b == seen_by_a, (seen_by_a, seen_by_b)
 print("mapping", seen_by_a.decode())
 PY
   local client=$!
-  wait_for 5 test -e "$T/mapping" || return 1
+  wait_for 15 test -e "$T/mapping" || return 1
   read -r mhost mport <"$T/mapping"
   srv python3 "$TOOL" send --bind 198.19.0.3:0 --to 198.19.0.3:6000 \
     --data "SEND $mhost $mport hello-from-B"

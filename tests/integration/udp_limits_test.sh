@@ -15,7 +15,7 @@ T=$(ts_tmp)
 gw_up --udp-idle-timeout 2s --udp-max-mappings 1000 --log-level warn
 spawn "$NS_SRV" python3 "$TOOL" serve --bind 198.19.0.2:7 --mode echo --ready "$T/echo.ready"
 spawn "$NS_SRV" python3 "$TOOL" serve --bind 198.19.0.2:9000 --mode count --out "$T/count" --ready "$T/count.ready"
-wait_for 10 test -e "$T/echo.ready"; wait_for 10 test -e "$T/count.ready"
+wait_for 30 test -e "$T/echo.ready"; wait_for 30 test -e "$T/count.ready"
 SINK_PID=$SPAWNED_PID
 
 # Idle expiry: one exchange, then silence for longer than the timeout.

@@ -24,7 +24,7 @@ echo "server $NS_SRV: 198.19.0.2 198.19.0.3 fd00:19::2 fd00:19::3"
 
 spawn "$NS_SRV" python3 "$TOOL" serve --bind 198.19.0.2:7 --mode echo --ready "$T/e4" --lifetime 300
 spawn "$NS_SRV" python3 "$TOOL" serve --bind '[fd00:19::2]:7' --mode echo --ready "$T/e6" --lifetime 300
-wait_for 10 test -e "$T/e4"; wait_for 10 test -e "$T/e6"
+wait_for 30 test -e "$T/e4"; wait_for 30 test -e "$T/e6"
 
 say "ping through the gateway"
 app ping -c 3 -i 0.2 -w 10 198.19.0.2 | tail -2
