@@ -1,0 +1,205 @@
+#pragma once
+// One TCP connection terminated by tunstack: the RFC 9293 state machine (connection.cpp, segment
+// arrival in §3.10.7 order), its output and timers (output.cpp), with the receive side in
+// receiver.hpp, RTT in rtt.hpp and congestion control behind cc.hpp. It is the StreamSink of the
+// outbound stream that carries its bytes on.
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "dispatch/dispatcher.hpp"
+#include "stack/core/addr.hpp"
+#include "stack/core/seq.hpp"
+#include "stack/core/time.hpp"
+#include "stack/core/timer_wheel.hpp"
+#include "stack/tcp/cc.hpp"
+#include "stack/tcp/receiver.hpp"
+#include "stack/tcp/ring.hpp"
+#include "stack/tcp/rtt.hpp"
+#include "stack/wire/tcp.hpp"
+
+namespace tunstack::tcp {
+
+class TcpLayer;
+
+/// RFC 9293 §3.3.2 states, plus SynPending: a SYN seen while the outbound is still connecting.
+enum class State : std::uint8_t {
+  SynPending, SynReceived, Established, FinWait1, FinWait2, CloseWait, Closing, LastAck, TimeWait,
+  Closed
+};
+const char* to_string(State s);
+
+/// A connection's identity: the client (source on the TUN) and the server it asked for.
+struct FourTuple {
+  Endpoint client;
+  Endpoint server;
+  friend bool operator==(const FourTuple&, const FourTuple&) = default;
+};
+
+/// Hash of a FourTuple for the demux table.
+struct FourTupleHash {
+  std::size_t operator()(const FourTuple& t) const noexcept {
+    return hash_mix(hash_value(t.client) * 31 + hash_value(t.server));
+  }
+};
+
+/// One passively opened connection; owned by the TcpLayer.
+class Connection final : public dispatch::StreamSink {
+ public:
+  /// Builds the connection for an accepted SYN (options already parsed into `syn`).
+  Connection(TcpLayer& layer, const FourTuple& tuple, Instant now, const wire::TcpRepr& syn);
+  ~Connection() override;
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  /// Asks the outbound for a stream (and sends the SYN-ACK at once with immediate_synack).
+  void open(Instant now, dispatch::Outbound& outbound, const dispatch::FlowInfo& flow);
+  /// RFC 9293 §3.10.7.4: a segment for this connection (not a new SYN to a TIME-WAIT one).
+  void on_segment(Instant now, const wire::TcpRepr& seg, Bytes payload);
+  /// Handles every deadline that has passed.
+  void on_timer(Instant now);
+  /// The earliest pending deadline.
+  std::optional<Instant> next_deadline() const;
+  /// RFC 6191-style check of a new SYN on a TIME-WAIT 4-tuple (as Linux: a higher ISN or a
+  /// newer timestamp).
+  bool accepts_new_syn(const wire::TcpRepr& syn) const;
+
+  State state() const { return state_; }
+  /// True once the connection is closed and may be reaped.
+  bool dead() const { return state_ == State::Closed; }
+  bool half_open() const { return state_ == State::SynPending || state_ == State::SynReceived; }
+  const FourTuple& tuple() const { return tuple_; }
+
+  // Introspection for tests.
+  SeqNum iss() const { return iss_; }
+  SeqNum snd_una() const { return snd_una_; }
+  SeqNum snd_nxt() const { return snd_nxt_; }
+  SeqNum rcv_nxt() const { return ack_value(); }
+  std::uint32_t snd_wnd() const { return snd_wnd_; }
+  std::uint32_t cwnd() const { return cc_->cwnd(); }
+  std::uint32_t ssthresh() const { return cc_->ssthresh(); }
+  Duration rto() const { return rtt_.rto(); }
+  std::uint32_t send_buffered() const { return sbuf_len_; }
+  std::uint32_t recv_buffered() const { return rx_.readable(); }
+
+  /// The TimerWheel node; the layer keeps it at next_deadline().
+  Timer timer;
+
+  // dispatch::StreamSink
+  void on_connected() override;
+  void on_connect_failed(bool refused, const dispatch::RemoteError& why) override;
+  std::size_t on_data(Bytes data) override;
+  void on_remote_fin() override;
+  void on_reset() override;
+
+ private:
+  // connection.cpp: segment arrival, RFC 9293 §3.10.7.4 steps.
+  bool check_sequence(Instant now, const wire::TcpRepr& seg, Bytes payload);
+  bool check_rst(const wire::TcpRepr& seg);
+  bool check_syn(Instant now, const wire::TcpRepr& seg);
+  bool process_ack(Instant now, const wire::TcpRepr& seg, Bytes payload);
+  void process_new_ack(Instant now, const wire::TcpRepr& seg, SeqNum ack);
+  void process_dup_ack(Instant now);
+  void process_text(Instant now, const wire::TcpRepr& seg, Bytes payload);
+  void process_fin(Instant now);
+  void enter_established(Instant now);
+  void update_ts_recent(const wire::TcpRepr& seg);
+  void deliver();
+  void maybe_resume_reading();
+  void close(bool abort_session);
+  void leave_half_open();
+
+  // output.cpp: segments, ACK policy and timers.
+  void send_synack(Instant now);
+  void send_ack(Instant now);
+  void send_rst(Instant now);
+  void schedule_ack(Instant now, bool immediately);
+  void try_output(Instant now);
+  void retransmit_first(Instant now);
+  bool send_segment(Instant now, wire::TcpFlags flags, SeqNum seq, std::uint32_t len);
+  std::uint32_t max_payload() const;
+  std::uint32_t flight() const { return static_cast<std::uint32_t>(snd_max_ - snd_una_); }
+  void arm_rto(Instant now);
+  void on_rto(Instant now);
+  void on_persist(Instant now);
+  void on_keepalive(Instant now);
+  void enter_time_wait(Instant now);
+  std::uint32_t ts_now(Instant now) const;
+  SeqNum ack_value() const { return rx_.rcv_nxt() + (peer_fin_done_ ? 1u : 0u); }
+  /// Sequence number of sbuf_ offset 0: the first data byte not yet acknowledged.
+  SeqNum sbuf_start() const { return snd_una_ == iss_ ? iss_ + 1 : snd_una_; }
+  SeqNum data_end() const { return sbuf_start() + sbuf_len_; }
+  bool fin_acked() const { return fin_sent_ && snd_una_ == fin_seq_ + 1; }
+
+  TcpLayer& layer_;
+  FourTuple tuple_;
+  State state_ = State::SynPending;
+  std::unique_ptr<dispatch::StreamSession> session_;
+  bool connected_ = false;        ///< the outbound reported on_connected
+  bool session_done_ = false;     ///< abort/shutdown already told to the session
+  bool counted_half_open_ = true;  ///< still counted in the layer's half-open gauge
+
+  // Negotiated in the handshake (RFC 9293 §3.7.1, RFC 7323, RFC 2018).
+  std::uint16_t peer_mss_ = 536;
+  std::uint8_t snd_wscale_ = 0;  ///< shift applied to the client's window field
+  std::uint8_t rcv_wscale_ = 0;  ///< shift the client applies to ours
+  bool sack_ok_ = false;
+  bool ts_ok_ = false;
+  bool wscale_ok_ = false;
+
+  // Send sequence space (RFC 9293 §3.3.1).
+  SeqNum iss_;
+  SeqNum snd_una_;
+  SeqNum snd_nxt_;
+  SeqNum snd_max_;  ///< highest sequence sent + 1 (snd_nxt falls back to snd_una on RTO)
+  std::uint32_t snd_wnd_ = 0;
+  std::uint32_t max_snd_wnd_ = 0;
+  SeqNum snd_wl1_;
+  SeqNum snd_wl2_;
+  ByteRing sbuf_;
+  std::uint32_t sbuf_len_ = 0;  ///< bytes in sbuf_ from snd_una (unacked + unsent)
+  bool fin_queued_ = false;     ///< the remote's FIN came: our FIN follows the data
+  bool fin_sent_ = false;
+  SeqNum fin_seq_;
+  bool reading_paused_ = false;  ///< on_data returned short; resume_reading() when space frees
+
+  // Receive side.
+  SeqNum irs_;
+  Receiver rx_;
+  bool peer_fin_seen_ = false;
+  SeqNum peer_fin_seq_;
+  bool peer_fin_done_ = false;     ///< rcv_nxt is past the client's FIN
+  bool shutdown_sent_ = false;     ///< session.shutdown_write() called
+  std::uint32_t ts_recent_ = 0;    ///< RFC 7323 §4.3
+  SeqNum last_ack_sent_;
+  std::uint32_t ts_base_ = 0;
+
+  // Loss recovery (RFC 5681 / RFC 6582) and RTT (RFC 6298).
+  std::unique_ptr<CongestionControl> cc_;
+  RttEstimator rtt_;
+  std::uint32_t dupacks_ = 0;
+  bool in_recovery_ = false;
+  SeqNum recover_;
+  std::uint32_t inflation_ = 0;
+  bool timing_ = false;
+  SeqNum timed_seq_;
+  Instant timed_at_{};
+  std::uint32_t retries_ = 0;
+  std::uint32_t persist_backoff_ = 0;
+
+  // ACK policy.
+  std::uint32_t unacked_segments_ = 0;
+  bool ack_now_ = false;  ///< an ACK is owed before on_segment returns
+  std::uint32_t quickacks_;
+
+  // Deadlines as data; the layer's wheel fires at the earliest.
+  std::optional<Instant> rto_at_;
+  std::optional<Instant> persist_at_;
+  std::optional<Instant> delack_at_;
+  std::optional<Instant> keepalive_at_;
+  std::optional<Instant> state_at_;  ///< connect timeout, FIN-WAIT-2 timeout or TIME-WAIT end
+  std::uint32_t keepalive_sent_ = 0;
+  Instant last_rx_{};
+};
+
+}  // namespace tunstack::tcp

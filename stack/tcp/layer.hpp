@@ -1,0 +1,82 @@
+#pragma once
+// The TCP engine's entry point: demultiplexes segments by 4-tuple into connections, opens a
+// connection for a SYN to any destination (the stack terminates every TCP flow on the TUN),
+// answers segments for no connection with RST (RFC 9293 §3.10.7.1), and drives all connection
+// deadlines from one TimerWheel. Sans-IO: the driver calls on_tcp(), poll() and next_deadline().
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "dispatch/dispatcher.hpp"
+#include "stack/core/flat_map.hpp"
+#include "stack/core/packet_buf.hpp"
+#include "stack/core/packet_output.hpp"
+#include "stack/core/timer_wheel.hpp"
+#include "stack/host.hpp"
+#include "stack/icmp/icmp_out.hpp"
+#include "stack/tcp/config.hpp"
+#include "stack/tcp/connection.hpp"
+
+namespace tunstack::tcp {
+
+/// The TCP engine; see the file comment.
+class TcpLayer final : public TcpHandler {
+ public:
+  /// `errors` (optional) sends ICMP unreachable when an outbound fails other than by refusal.
+  TcpLayer(TcpConfig cfg, Instant origin, BufPool& pool, PacketOutput& out,
+           dispatch::Dispatcher& dispatcher, icmp::ErrorSender* errors = nullptr);
+  ~TcpLayer() override;
+  TcpLayer(const TcpLayer&) = delete;
+  TcpLayer& operator=(const TcpLayer&) = delete;
+
+  /// One segment from the Host (header + payload, checksum verified).
+  void on_tcp(Instant now, const IpAddr& src, const IpAddr& dst, PacketBuf segment) override;
+  /// Fires connection deadlines and reaps closed connections.
+  void poll(Instant now);
+  /// When poll() should next be called.
+  std::optional<Instant> next_deadline() const;
+
+  const TcpStats& stats() const { return stats_; }
+  const TcpConfig& config() const { return cfg_; }
+  std::size_t connection_count() const { return conns_.size(); }
+  /// The connection for a 4-tuple, or nullptr (for tests and introspection).
+  Connection* find(const Endpoint& client, const Endpoint& server);
+
+  // Services for Connection.
+  TcpStats& mutable_stats() { return stats_; }
+  BufPool& pool() { return pool_; }
+  Instant last_now() const { return last_now_; }
+  Instant origin() const { return origin_; }
+  /// Prepends the IP header to a TCP segment from `t.server` to `t.client` and emits it.
+  void emit(PacketBuf segment, const FourTuple& t);
+  /// Re-arms the connection's timer at its next deadline (or now, when it is dead: reap it).
+  void touch(Connection& c);
+  /// Sends an ICMP error toward the client about its SYN (outbound unreachable).
+  void send_unreachable(const FourTuple& t, SeqNum client_isn, const dispatch::RemoteError& why);
+  /// Our MSS for a family: the TUN MTU minus IP and TCP headers.
+  std::uint16_t our_mss(IpVersion v) const;
+  /// Called once by a connection when it leaves the half-open states (established or closed).
+  void leave_half_open() {
+    if (stats_.half_open > 0) --stats_.half_open;
+  }
+
+ private:
+  void on_syn(Instant now, const FourTuple& t, const wire::TcpRepr& seg);
+  void reply_rst(const FourTuple& t, const wire::TcpRepr& seg, RstReason why);
+  void erase(const FourTuple& t);
+
+  TcpConfig cfg_;
+  Instant origin_;
+  BufPool& pool_;
+  PacketOutput& out_;
+  dispatch::Dispatcher& dispatcher_;
+  icmp::ErrorSender* errors_;
+  TimerWheel wheel_;
+  FlatMap<FourTuple, std::unique_ptr<Connection>, FourTupleHash> conns_;
+  TcpStats stats_;
+  Instant last_now_{};
+  std::uint64_t next_flow_id_ = 1;
+  std::uint16_t ip_ident_ = 1;
+};
+
+}  // namespace tunstack::tcp

@@ -1,0 +1,311 @@
+// Output and timers of a connection: segment construction (one copy of payload, from the send
+// ring into the packet; headers prepended in its headroom), the sender's window/cwnd/SWS logic,
+// RTO with backoff (RFC 6298), fast retransmit (RFC 5681/6582), zero-window probes, delayed
+// ACKs, keepalive and TIME-WAIT.
+#include <algorithm>
+
+#include "stack/ip/ip_out.hpp"
+#include "stack/tcp/connection.hpp"
+#include "stack/tcp/layer.hpp"
+
+namespace tunstack::tcp {
+
+using wire::TcpFlags;
+
+std::uint32_t Connection::max_payload() const {
+  // RFC 9293 §3.7.1: the effective send MSS, less the options every segment carries
+  // (timestamps: 10 bytes + 2 NOPs).
+  const std::uint32_t ours = layer_.our_mss(tuple_.client.addr.version());
+  const std::uint32_t mss = std::min<std::uint32_t>(peer_mss_, ours);
+  const std::uint32_t opts = ts_ok_ ? 12u : 0u;
+  return mss > opts + 16 ? mss - opts : 16;
+}
+
+std::uint32_t Connection::ts_now(Instant now) const {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - layer_.origin()).count();
+  return static_cast<std::uint32_t>(ms) + ts_base_;
+}
+
+bool Connection::send_segment(Instant now, TcpFlags flags, SeqNum seq, std::uint32_t len) {
+  wire::TcpRepr r;
+  r.src_port = tuple_.server.port;
+  r.dst_port = tuple_.client.port;
+  r.seq = seq;
+  r.flags = flags;
+  if (flags.has(TcpFlags::ACK)) r.ack = ack_value();
+  const bool syn = flags.has(TcpFlags::SYN);
+  if (ts_ok_) r.options.timestamps = wire::TcpTimestamps{ts_now(now), ts_recent_};
+  if (syn) {
+    // RFC 9293 §3.7.1 MSS; RFC 7323 §2.2 window scale and §3.2 timestamps only when the client
+    // offered them; RFC 2018 §2 SACK-permitted likewise. The SYN's window is never scaled.
+    r.options.mss = layer_.our_mss(tuple_.client.addr.version());
+    if (wscale_ok_) r.options.wscale = rcv_wscale_;
+    r.options.sack_permitted = sack_ok_;
+    r.window = static_cast<std::uint16_t>(rx_.window_to_advertise(max_payload(), 0));
+  } else {
+    r.window = static_cast<std::uint16_t>(rx_.window_to_advertise(max_payload(), rcv_wscale_) >> rcv_wscale_);
+    if (sack_ok_ && flags.has(TcpFlags::ACK) && !flags.has(TcpFlags::RST)) {
+      std::array<wire::SackBlock, wire::kTcpMaxSackBlocks> blocks{};
+      const std::size_t n = rx_.sack_blocks(blocks);
+      for (std::size_t i = 0; i < n; ++i) (void)r.options.add_sack(blocks[i]);
+      r.options.sack_count = static_cast<std::uint8_t>(r.options.emitted_sack_count());
+    }
+  }
+  // A data segment must still fit the MTU: SACK blocks give way to payload.
+  const std::size_t ip_len = ip::ip_header_len(tuple_.client.addr.version());
+  if (len > 0 && ip_len + r.size() + len > layer_.config().mtu) r.options.sack_count = 0;
+  PacketBuf p = layer_.pool().alloc(len);
+  if (!p.valid()) {
+    layer_.mutable_stats().drop(DropReason::NoBuffer);
+    return false;
+  }
+  if (len > 0) {
+    // The one copy of remote payload toward the client: send ring -> segment buffer.
+    sbuf_.read_at(static_cast<std::size_t>(seq - sbuf_start()), p.append(len));
+  }
+  const std::size_t hlen = r.size();
+  MutBytes header = p.prepend(hlen);
+  r.emit(header, p.view().subspan(hlen), tuple_.server.addr, tuple_.client.addr);
+  if (r.ack) {
+    last_ack_sent_ = *r.ack;
+    unacked_segments_ = 0;
+    ack_now_ = false;
+    delack_at_.reset();
+  }
+  TcpStats& st = layer_.mutable_stats();
+  ++st.segments_out;
+  st.bytes_out += len;
+  layer_.emit(std::move(p), tuple_);
+  return true;
+}
+
+void Connection::send_synack(Instant now) {
+  (void)send_segment(now, TcpFlags::SYN | TcpFlags::ACK, iss_, 0);
+  snd_nxt_ = iss_ + 1;
+  snd_max_ = seq_max(snd_max_, snd_nxt_);
+  if (retries_ == 0 && !timing_) {
+    timing_ = true;  // Karn: only the first SYN-ACK is timed
+    timed_seq_ = iss_;
+    timed_at_ = now;
+  } else {
+    timing_ = false;
+  }
+  arm_rto(now);
+}
+
+void Connection::send_ack(Instant now) {
+  if (state_ == State::SynPending || state_ == State::Closed) return;
+  (void)send_segment(now, TcpFlags::ACK, snd_nxt_, 0);
+}
+
+void Connection::send_rst(Instant now) {
+  if (state_ == State::SynPending) {
+    // RFC 9293 §3.10.7.1-style answer to a SYN we never acknowledged: <SEQ=0><ACK=SEG.SEQ+1>.
+    (void)send_segment(now, TcpFlags::RST | TcpFlags::ACK, SeqNum{0}, 0);
+    return;
+  }
+  (void)send_segment(now, TcpFlags::RST | TcpFlags::ACK, snd_max_, 0);
+}
+
+void Connection::schedule_ack(Instant now, bool immediately) {
+  if (immediately || unacked_segments_ >= 2 || quickacks_ > 0) {
+    if (quickacks_ > 0) --quickacks_;
+    ack_now_ = true;
+    return;
+  }
+  if (!delack_at_) delack_at_ = now + layer_.config().delack_timeout;  // RFC 9293 §3.8.6.3
+}
+
+void Connection::arm_rto(Instant now) { rto_at_ = now + rtt_.rto(); }
+
+void Connection::try_output(Instant now) {
+  switch (state_) {
+    case State::Established:
+    case State::CloseWait:
+    case State::FinWait1:
+    case State::Closing:
+    case State::LastAck:
+      break;
+    default:
+      return;
+  }
+  const std::uint32_t mss = max_payload();
+  for (;;) {
+    const SeqNum end = data_end();
+    const std::uint32_t remaining = end > snd_nxt_ ? static_cast<std::uint32_t>(end - snd_nxt_) : 0;
+    const std::uint32_t wnd = std::min(snd_wnd_, cc_->cwnd() + inflation_);
+    const auto outstanding = static_cast<std::uint32_t>(snd_nxt_ - snd_una_);
+    const std::uint32_t usable = wnd > outstanding ? wnd - outstanding : 0;
+    const std::uint32_t len = std::min({mss, remaining, usable});
+    const bool fin = fin_queued_ && snd_nxt_ + len == fin_seq_ && snd_nxt_ <= fin_seq_;
+    if (len == 0 && !fin) break;
+    // RFC 9293 §3.8.6.2.1 sender SWS avoidance: a short segment only when it is all we have or
+    // at least half the largest window the client has offered.
+    if (len > 0 && len < mss && len < remaining && len < max_snd_wnd_ / 2) break;
+    TcpFlags flags = TcpFlags::ACK;
+    if (len > 0 && len == remaining) flags |= TcpFlags::PSH;
+    if (fin) flags |= TcpFlags::FIN;
+    const bool retransmission = snd_nxt_ < snd_max_;
+    if (retransmission) {
+      ++layer_.mutable_stats().retransmits;
+      timing_ = false;  // Karn's algorithm
+    } else if (!timing_ && len > 0 && !ts_ok_) {
+      timing_ = true;
+      timed_seq_ = snd_nxt_;
+      timed_at_ = now;
+    }
+    if (!send_segment(now, flags, snd_nxt_, len)) break;
+    snd_nxt_ += len + (fin ? 1u : 0u);
+    if (fin) fin_sent_ = true;
+    snd_max_ = seq_max(snd_max_, snd_nxt_);
+    if (!rto_at_) arm_rto(now);
+  }
+  // RFC 9293 §3.8.6.1: with data queued, a zero window and nothing outstanding, probe it.
+  const bool pending = data_end() > snd_nxt_;
+  if (snd_wnd_ == 0 && pending && snd_nxt_ == snd_una_ && !persist_at_) {
+    Duration d = rtt_.rto();
+    for (std::uint32_t i = 0; i < persist_backoff_ && d < layer_.config().rto_max; ++i) d *= 2;
+    persist_at_ = now + std::min(d, layer_.config().rto_max);
+  }
+}
+
+void Connection::retransmit_first(Instant now) {
+  const std::uint32_t avail = data_end() > snd_una_ ? static_cast<std::uint32_t>(data_end() - snd_una_) : 0;
+  const std::uint32_t len = std::min(max_payload(), avail);
+  const bool fin = fin_sent_ && snd_una_ + len == fin_seq_;
+  if (len == 0 && !fin) return;
+  TcpFlags flags = TcpFlags::ACK;
+  if (fin) flags |= TcpFlags::FIN;
+  ++layer_.mutable_stats().retransmits;
+  timing_ = false;
+  (void)send_segment(now, flags, snd_una_, len);
+}
+
+void Connection::on_rto(Instant now) {
+  ++layer_.mutable_stats().rto_expired;
+  if (state_ == State::SynReceived) {
+    if (retries_ >= layer_.config().synack_retries) {
+      layer_.mutable_stats().rst(RstReason::Timeout);
+      close(true);
+      return;
+    }
+    ++retries_;
+    rtt_.backoff();  // RFC 6298 §5.5
+    send_synack(now);
+    return;
+  }
+  if (flight() == 0) return;
+  if (retries_ >= layer_.config().max_retries) {
+    layer_.mutable_stats().rst(RstReason::Timeout);
+    send_rst(now);
+    close(true);
+    return;
+  }
+  ++retries_;
+  // RFC 5681 §3.1 (eq. 4) via the controller; RFC 6298 §5.4-5.6: back off and resend the
+  // earliest unacknowledged segment (the rest follows as go-back-N while cwnd grows).
+  cc_->on_rto(flight(), max_payload());
+  rtt_.backoff();
+  in_recovery_ = false;
+  inflation_ = 0;
+  dupacks_ = 0;
+  recover_ = snd_max_;  // RFC 6582 §3.2 step 4 after a timeout
+  timing_ = false;
+  snd_nxt_ = snd_una_;
+  rto_at_.reset();
+  try_output(now);
+  if (!rto_at_ && flight() > 0) arm_rto(now);
+}
+
+void Connection::on_persist(Instant now) {
+  if (snd_wnd_ != 0 || data_end() <= snd_nxt_) {
+    persist_backoff_ = 0;
+    return;
+  }
+  ++layer_.mutable_stats().persist_probes;
+  // One byte beyond the closed window (RFC 9293 §3.8.6.1). snd_nxt stays put, snd_max covers the
+  // byte so that the ACK of an accepted probe is acceptable.
+  (void)send_segment(now, TcpFlags::ACK, snd_nxt_, 1);
+  snd_max_ = seq_max(snd_max_, snd_nxt_ + 1);
+  ++persist_backoff_;
+  try_output(now);  // re-arms the persist deadline with the doubled interval
+}
+
+void Connection::on_keepalive(Instant now) {
+  if (state_ != State::Established) return;
+  if (keepalive_sent_ >= layer_.config().keepalive_probes) {
+    layer_.mutable_stats().rst(RstReason::Timeout);
+    send_rst(now);
+    close(true);
+    return;
+  }
+  ++keepalive_sent_;
+  ++layer_.mutable_stats().keepalive_probes;
+  (void)send_segment(now, TcpFlags::ACK, snd_una_ - 1, 0);  // RFC 9293 §3.8.4: SEG.SEQ = SND.NXT-1
+  keepalive_at_ = now + layer_.config().keepalive_interval;
+}
+
+void Connection::enter_time_wait(Instant now) {
+  state_ = State::TimeWait;
+  rto_at_.reset();
+  persist_at_.reset();
+  keepalive_at_.reset();
+  state_at_ = now + layer_.config().time_wait;
+}
+
+void Connection::on_timer(Instant now) {
+  if (dead()) return;
+  if (state_at_ && now >= *state_at_) {
+    state_at_.reset();
+    switch (state_) {
+      case State::TimeWait:
+        close(false);
+        return;
+      case State::SynPending:
+      case State::SynReceived:
+      case State::FinWait2:
+        // The outbound never connected, or the client never sent its FIN: give up.
+        layer_.mutable_stats().rst(RstReason::Timeout);
+        if (state_ != State::SynPending) send_rst(now);
+        close(true);
+        return;
+      default:
+        break;
+    }
+  }
+  if (delack_at_ && now >= *delack_at_) {
+    delack_at_.reset();
+    send_ack(now);
+  }
+  if (rto_at_ && now >= *rto_at_) {
+    rto_at_.reset();
+    on_rto(now);
+    if (dead()) return;
+  }
+  if (persist_at_ && now >= *persist_at_) {
+    persist_at_.reset();
+    on_persist(now);
+  }
+  if (keepalive_at_ && now >= *keepalive_at_) {
+    keepalive_at_.reset();
+    on_keepalive(now);
+  }
+}
+
+std::optional<Instant> Connection::next_deadline() const {
+  std::optional<Instant> best;
+  for (const auto& d : {rto_at_, persist_at_, delack_at_, keepalive_at_, state_at_})
+    if (d && (!best || *d < *best)) best = d;
+  return best;
+}
+
+bool Connection::accepts_new_syn(const wire::TcpRepr& syn) const {
+  if (state_ != State::TimeWait) return false;
+  // As Linux's tcp_timewait_state_process: a newer timestamp, or without timestamps an ISN
+  // beyond the old connection's sequence space (RFC 6191 §2; RFC 9293 §3.10.7.4 TIME-WAIT note).
+  if (ts_ok_ && syn.options.timestamps)
+    return static_cast<std::int32_t>(syn.options.timestamps->tsval - ts_recent_) > 0;
+  return syn.seq > ack_value();
+}
+
+}  // namespace tunstack::tcp
