@@ -415,6 +415,7 @@ void Reassembler::account(const IpAddr& src, std::size_t add, std::size_t sub) {
     // table) cannot be full here.
     used = source_bytes_.insert(src, 0);
     assert(used != nullptr);
+    if (used == nullptr) return;  // unreachable (see above); keeps release builds from UB
   }
   *used += add;
   *used -= sub;
