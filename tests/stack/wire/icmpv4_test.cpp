@@ -7,29 +7,13 @@
 #include <vector>
 
 #include "stack/core/packet_buf.hpp"
+#include "tests/support/hex.hpp"
 
 namespace tunstack::wire {
 namespace {
 
-using Buf = std::vector<std::byte>;
-
-Buf hex(std::string_view s) {
-  Buf out;
-  int hi = -1;
-  for (char c : s) {
-    int v;
-    if (c >= '0' && c <= '9') v = c - '0';
-    else if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
-    else continue;
-    if (hi < 0) {
-      hi = v;
-    } else {
-      out.push_back(static_cast<std::byte>(hi << 4 | v));
-      hi = -1;
-    }
-  }
-  return out;
-}
+using testing::Buf;
+using testing::hex;
 
 /// RFC 1071 the slow way, independent of the checksum module: 0 when the checksum is right.
 std::uint16_t ref_residue(Bytes b) {

@@ -1,4 +1,5 @@
 #include "stack/wire/ipv6.hpp"
+#include "tests/support/hex.hpp"
 
 #include <gtest/gtest.h>
 
@@ -10,25 +11,8 @@
 namespace tunstack::wire {
 namespace {
 
-using Buf = std::vector<std::byte>;
-
-Buf hex(std::string_view s) {
-  Buf out;
-  int hi = -1;
-  for (char c : s) {
-    int v;
-    if (c >= '0' && c <= '9') v = c - '0';
-    else if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
-    else continue;
-    if (hi < 0) {
-      hi = v;
-    } else {
-      out.push_back(static_cast<std::byte>(hi << 4 | v));
-      hi = -1;
-    }
-  }
-  return out;
-}
+using testing::Buf;
+using testing::hex;
 
 Bytes view(const Buf& b) { return {b.data(), b.size()}; }
 
