@@ -46,8 +46,8 @@ CXX=clang++ setup build-fuzz -Dfuzz=true -Dbuildtype=debugoptimized -Db_sanitize
 mapfile -t fuzz_targets < <(ninja -C build-fuzz -t targets all | grep -oE '^tests/fuzz/fuzz_[a-z0-9_]+' | sort -u)
 ninja -C build-fuzz -j "$JOBS" "${fuzz_targets[@]}"
 fuzz_pass=0 fuzz_fail=0
-for f in build-fuzz/tests/fuzz/fuzz_*; do
-  [ -x "$f" ] || continue
+for t in "${fuzz_targets[@]}"; do
+  f=build-fuzz/$t
   name=$(basename "$f")
   corpus=$(mktemp -d)
   seeds="tests/fuzz/corpus/${name#fuzz_}"
