@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "tests/stack/checksum/checksum_reference.hpp"
+#include "tests/support/checksum_reference.hpp"
 
 namespace tunstack::checksum {
 namespace {

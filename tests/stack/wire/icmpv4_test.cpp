@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "stack/core/packet_buf.hpp"
+#include "tests/support/checksum_reference.hpp"
 #include "tests/support/hex.hpp"
 
 namespace tunstack::wire {
@@ -17,14 +18,7 @@ using testing::hex;
 
 /// RFC 1071 the slow way, independent of the checksum module: 0 when the checksum is right.
 std::uint16_t ref_residue(Bytes b) {
-  std::uint32_t s = 0;
-  for (std::size_t i = 0; i < b.size(); i += 2) {
-    std::uint32_t w = std::to_integer<std::uint32_t>(b[i]) << 8;
-    if (i + 1 < b.size()) w |= std::to_integer<std::uint32_t>(b[i + 1]);
-    s += w;
-  }
-  while (s >> 16) s = (s & 0xffff) + (s >> 16);
-  return static_cast<std::uint16_t>(~s);
+  return checksum::test::textbook_checksum(b);
 }
 
 /// A made-up invoking packet: an IPv4 header (UDP, 10.0.0.2 -> 10.0.0.1) and `len - 20` bytes.

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "stack/core/packet_buf.hpp"
+#include "tests/support/checksum_reference.hpp"
 #include "tests/support/hex.hpp"
 
 namespace tunstack::wire {
@@ -29,14 +30,7 @@ std::uint16_t ref_residue(const Ip6Addr& src, const Ip6Addr& dst, const Buf& m) 
   for (int sh = 24; sh >= 0; sh -= 8) all.push_back(static_cast<std::byte>(len >> sh));
   all.insert(all.end(), {std::byte{0}, std::byte{0}, std::byte{0}, std::byte{58}});
   all.insert(all.end(), m.begin(), m.end());
-  std::uint32_t s = 0;
-  for (std::size_t i = 0; i < all.size(); i += 2) {
-    std::uint32_t w = std::to_integer<std::uint32_t>(all[i]) << 8;
-    if (i + 1 < all.size()) w |= std::to_integer<std::uint32_t>(all[i + 1]);
-    s += w;
-  }
-  while (s >> 16) s = (s & 0xffff) + (s >> 16);
-  return static_cast<std::uint16_t>(~s);
+  return checksum::test::textbook_checksum(all);
 }
 
 void fix_checksum(Buf& m, const Ip6Addr& src = kA, const Ip6Addr& dst = kB) {

@@ -10,6 +10,7 @@
 
 #include "stack/checksum/checksum.hpp"
 #include "stack/core/packet_buf.hpp"
+#include "tests/support/checksum_reference.hpp"
 #include "tests/support/hex.hpp"
 
 namespace tunstack::wire {
@@ -26,14 +27,7 @@ Buf text(std::string_view s) {
 
 /// RFC 1071 done the slow, obvious way, independent of the checksum module.
 std::uint16_t ref_checksum(const Buf& b) {
-  std::uint32_t s = 0;
-  for (std::size_t i = 0; i < b.size(); i += 2) {
-    std::uint32_t w = std::to_integer<std::uint32_t>(b[i]) << 8;
-    if (i + 1 < b.size()) w |= std::to_integer<std::uint32_t>(b[i + 1]);
-    s += w;
-  }
-  while (s >> 16) s = (s & 0xffff) + (s >> 16);
-  return static_cast<std::uint16_t>(~s);
+  return checksum::test::textbook_checksum(b);
 }
 
 /// The pseudo-header bytes followed by the segment (RFC 9293 §3.1, RFC 8200 §8.1).

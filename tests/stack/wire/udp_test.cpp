@@ -8,6 +8,7 @@
 
 #include "stack/checksum/checksum.hpp"
 #include "stack/core/packet_buf.hpp"
+#include "tests/support/checksum_reference.hpp"
 #include "tests/support/hex.hpp"
 
 namespace tunstack::wire {
@@ -32,14 +33,7 @@ std::uint16_t ref_residue(const IpAddr& src, const IpAddr& dst, const Buf& dgram
     all.insert(all.end(), {std::byte{0}, std::byte{0}, std::byte{0}, std::byte{17}});
   }
   all.insert(all.end(), dgram.begin(), dgram.end());
-  std::uint32_t s = 0;
-  for (std::size_t i = 0; i < all.size(); i += 2) {
-    std::uint32_t w = std::to_integer<std::uint32_t>(all[i]) << 8;
-    if (i + 1 < all.size()) w |= std::to_integer<std::uint32_t>(all[i + 1]);
-    s += w;
-  }
-  while (s >> 16) s = (s & 0xffff) + (s >> 16);
-  return static_cast<std::uint16_t>(~s);
+  return checksum::test::textbook_checksum(all);
 }
 
 const IpAddr kSrc4 = *IpAddr::parse("10.0.0.1");
