@@ -4,8 +4,10 @@
 
 #include <cerrno>
 #include <charconv>
+#include <cstring>
 
 #include "tun/loop.hpp"
+#include "tun/tcp_socket.hpp"
 #include "tun/udp_socket.hpp"
 
 namespace tunstack::dispatch {
@@ -108,6 +110,182 @@ class DirectDatagramSession final : public DatagramSession, public tun::UdpHandl
   tun::UdpSocket::Ptr sock_;
 };
 
+RemoteError::Kind kind_of_errno(int e) {
+  using K = RemoteError::Kind;
+  switch (e) {
+    case ENETUNREACH: case ENETDOWN: return K::NetUnreachable;
+    case EACCES: case EPERM: return K::AdminProhibited;
+    case ECONNREFUSED: return K::PortUnreachable;
+    default: return K::HostUnreachable;  // ETIMEDOUT, EHOSTUNREACH, EHOSTDOWN, ...
+  }
+}
+
+/// Bytes of the loop-wide read area a stream reads into before handing them to the stack.
+constexpr std::size_t kStreamScratch = 64u << 10;
+/// Bytes one readiness event may move before yielding to other sockets (fairness).
+constexpr std::size_t kStreamReadBudget = 256u << 10;
+
+/// One relayed TCP connection leaving through a kernel socket. The stack's TCP pulls from the
+/// socket only as fast as the client's window allows: when StreamSink::on_data takes fewer bytes
+/// than were read, the rest waits here (at most one read's worth) and reading stops until
+/// resume_reading(); the kernel then closes its window toward the server.
+class DirectStreamSession final : public StreamSession, public tun::TcpSocketHandler {
+ public:
+  DirectStreamSession(StreamSink& sink, DirectStats& stats, std::byte* scratch)
+      : sink_(sink), stats_(stats), scratch_(scratch) {
+    ++stats_.streams_active;
+  }
+  ~DirectStreamSession() override { --stats_.streams_active; }
+  DirectStreamSession(const DirectStreamSession&) = delete;
+  DirectStreamSession& operator=(const DirectStreamSession&) = delete;
+
+  Status<std::string> open(tun::Loop& loop, const DirectConfig& cfg, const FlowInfo& flow) {
+    tun::TcpSocket::Config sc;
+    if (cfg.mark != 0) sc.mark = cfg.mark;
+    sc.bind_device = cfg.bind_interface;
+    sc.syn_retries = cfg.tcp_syn_retries;
+    sc.sndbuf = cfg.tcp_sndbuf;
+    sc.rcvbuf = cfg.tcp_rcvbuf;
+    remote_ = flow.dst;
+    auto s = tun::TcpSocket::connect(loop, *this, sc, flow.dst);
+    if (!s) return Err{s.error()};
+    sock_ = std::move(*s);
+    return {};
+  }
+
+  // StreamSession (stack -> remote).
+  std::size_t send(Bytes data) override {
+    if (!sock_ || !sock_->connected() || failed_) return 0;
+    const long n = sock_->write(data);
+    if (n > 0) {
+      stats_.stream_bytes_up += static_cast<std::uint64_t>(n);
+      return static_cast<std::size_t>(n);
+    }
+    if (n < 0 && n != -EAGAIN) fail();  // EPIPE / ECONNRESET: reported from the next poll
+    return 0;
+  }
+
+  void shutdown_write() override {
+    if (sock_) sock_->shutdown_write();
+  }
+
+  void abort() override {
+    if (!sock_) return;
+    sock_->set_abortive();  // the remote sees RST, as the client's reset asks
+    sock_.reset();
+  }
+
+  void resume_reading() override {
+    if (!paused_) return;
+    paused_ = false;
+    if (sock_) sock_->post_read();  // never re-enter the stack from inside its own call
+  }
+
+  // tun::TcpSocketHandler (remote -> stack).
+  void on_connect(tun::TcpSocket&, int error, Instant) override {
+    if (error == 0) {
+      ++stats_.streams_connected;
+      sink_.on_connected();
+      return;
+    }
+    const bool refused = error == ECONNREFUSED || error == ECONNRESET;
+    ++(refused ? stats_.streams_refused : stats_.streams_unreachable);
+    RemoteError why;
+    why.kind = kind_of_errno(error);
+    why.remote = remote_;
+    why.reporter = remote_.addr;
+    sock_.reset();
+    sink_.on_connect_failed(refused, why);
+  }
+
+  void on_readable(tun::TcpSocket&, Instant) override {
+    if (paused_ || !sock_) return;
+    if (failed_) {
+      report_reset();
+      return;
+    }
+    if (pending_len_ > 0 && !flush_pending()) return;
+    std::size_t moved = 0;
+    while (sock_ && !paused_ && !eof_) {
+      if (moved >= kStreamReadBudget) {
+        sock_->post_read();  // more may be queued: continue after other sockets had a turn
+        return;
+      }
+      const long n = sock_->read(MutBytes{scratch_, kStreamScratch});
+      if (n == -EAGAIN) return;
+      if (n < 0) {
+        report_reset();
+        return;
+      }
+      if (n == 0) {
+        eof_ = true;
+        sink_.on_remote_fin();
+        return;
+      }
+      moved += static_cast<std::size_t>(n);
+      stats_.stream_bytes_down += static_cast<std::uint64_t>(n);
+      const std::size_t len = static_cast<std::size_t>(n);
+      const std::size_t took = sink_.on_data(Bytes{scratch_, len});
+      if (took < len) keep(Bytes{scratch_ + took, len - took});
+    }
+  }
+
+  void on_writable(tun::TcpSocket&, Instant) override { notify_writable(); }
+
+ private:
+  /// Keeps what the stack did not take and stops reading until resume_reading().
+  void keep(Bytes rest) {
+    if (!pending_ || pending_cap_ < rest.size()) {
+      pending_ = std::make_unique<std::byte[]>(kStreamScratch);
+      pending_cap_ = kStreamScratch;
+    }
+    std::memcpy(pending_.get(), rest.data(), rest.size());
+    pending_off_ = 0;
+    pending_len_ = rest.size();
+    paused_ = true;
+    ++stats_.stream_stalls;
+  }
+
+  /// Offers the kept bytes again; true when all were taken (the buffer is then freed).
+  bool flush_pending() {
+    const std::size_t took = sink_.on_data(Bytes{pending_.get() + pending_off_, pending_len_});
+    pending_off_ += took;
+    pending_len_ -= took;
+    if (pending_len_ > 0) {
+      paused_ = true;
+      return false;
+    }
+    pending_.reset();  // an idle connection holds no relay buffer
+    pending_cap_ = 0;
+    return true;
+  }
+
+  void fail() {
+    if (failed_) return;
+    failed_ = true;
+    if (sock_) sock_->post_read();
+  }
+
+  void report_reset() {
+    ++stats_.streams_reset;
+    sock_.reset();
+    sink_.on_reset();
+  }
+
+  StreamSink& sink_;
+  DirectStats& stats_;
+  std::byte* scratch_;  ///< the outbound's read area, shared by all its streams (one thread)
+  Endpoint remote_;
+  tun::TcpSocket::Ptr sock_;
+  std::unique_ptr<std::byte[]> pending_;
+  std::size_t pending_cap_ = 0;
+  std::size_t pending_off_ = 0;
+  std::size_t pending_len_ = 0;
+  bool paused_ = false;
+  bool eof_ = false;
+  bool failed_ = false;
+};
+
 class DirectOutbound final : public Outbound {
  public:
   DirectOutbound(tun::Loop& loop, DirectConfig cfg) : loop_(loop), cfg_(std::move(cfg)) {}
@@ -126,8 +304,17 @@ class DirectOutbound final : public Outbound {
     return s;
   }
 
-  std::unique_ptr<StreamSession> open_stream(const FlowInfo&, StreamSink&) override {
-    return nullptr;  // TCP relaying arrives with the TCP engine (issue 4)
+  std::unique_ptr<StreamSession> open_stream(const FlowInfo& flow, StreamSink& sink) override {
+    if (!scratch_) scratch_ = std::make_unique<std::byte[]>(kStreamScratch);
+    auto s = std::make_unique<DirectStreamSession>(sink, stats_, scratch_.get());
+    auto st = s->open(loop_, cfg_, flow);
+    if (!st) {
+      ++stats_.streams_open_failed;
+      last_error_ = st.error();
+      return nullptr;
+    }
+    ++stats_.streams_opened;
+    return s;
   }
 
   const DirectStats& stats() const { return stats_; }
@@ -138,6 +325,7 @@ class DirectOutbound final : public Outbound {
   DirectConfig cfg_;
   DirectStats stats_;
   std::string last_error_;
+  std::unique_ptr<std::byte[]> scratch_;  ///< streams' read area (allocated with the first stream)
 };
 
 Result<unsigned, std::string> option_uint(const OutboundContext& ctx, const char* key, unsigned fallback) {

@@ -1,4 +1,5 @@
 #include "tun/device.hpp"
+#include "tun/sock_util.hpp"
 
 #include <fcntl.h>
 #include <linux/if.h>
@@ -19,7 +20,6 @@ namespace tunstack::tun {
 
 namespace {
 
-std::string errno_text(int e) { return std::string(std::strerror(e)); }
 
 // Kernel rules for interface names (net/core/dev.c dev_valid_name): 1..15 bytes, not "." or "..",
 // no '/', ':' or whitespace. Checked here so the error can say which rule was broken.

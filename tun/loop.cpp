@@ -1,4 +1,5 @@
 #include "tun/loop.hpp"
+#include "tun/sock_util.hpp"
 
 #include <poll.h>
 #include <pthread.h>
@@ -24,7 +25,6 @@ constexpr std::uint16_t kRxBufGroup = 0x7475;  // "tu": the TUN's provided-buffe
 constexpr std::uint64_t kLiburingTimeoutData = ~std::uint64_t{0};  // liburing's internal timeouts
 constexpr std::uint32_t kMaxRingEntries = 32768;
 
-std::string errno_text(int e) { return std::string(std::strerror(e)); }
 
 __kernel_timespec to_timespec(Duration d) {
   const std::int64_t ns = d.count() < 0 ? 0 : d.count();
@@ -301,6 +301,7 @@ Status<std::string> Loop::run(TunHandler& handler) {
   while (!stop_requested_.load(std::memory_order_acquire)) {
     run_list(&retry_head_);
     run_list(&post_head_);
+    handler.before_wait(now());
     sync_timer();
     const int rc = enter(retry_head_ != nullptr, post_head_ != nullptr);
     if (rc < 0 && rc != -EINTR && rc != -ETIME && rc != -EAGAIN && rc != -EBUSY) {

@@ -83,6 +83,10 @@ class TunHandler {
   virtual void on_tun_packets(std::span<PacketBuf> batch, Instant now) = 0;
   /// The deadline set with Loop::set_deadline has passed (it is consumed; set the next one).
   virtual void on_timer(Instant now) = 0;
+  /// Called once per loop iteration just before the loop may sleep, after every completion and
+  /// posted hook of the iteration ran: socket callbacks may have changed the handler's state
+  /// (new deadlines, deferred work), and this is where it brings the loop's deadline up to date.
+  virtual void before_wait(Instant /*now*/) {}
 };
 
 /// One io_uring event loop; see the file comment.

@@ -23,6 +23,7 @@
 #include "stack/core/result.hpp"
 #include "stack/core/time.hpp"
 #include "tun/loop.hpp"
+#include "tun/sock_util.hpp"
 
 namespace tunstack::tun {
 
@@ -59,7 +60,7 @@ class UdpHandler {
 class UdpSocket {
  public:
   /// Address family: IPv4 only, IPv6 only, or an IPv6 socket that also carries IPv4 (mapped).
-  enum class Family : std::uint8_t { V4, V6, Dual };
+  using Family = SockFamily;
 
   /// How to open the socket; every field has a safe default.
   struct Config {

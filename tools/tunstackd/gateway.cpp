@@ -1,5 +1,7 @@
 #include "tools/tunstackd/gateway.hpp"
 
+#include <sys/random.h>
+
 #include <cstdio>
 #include <fstream>
 
@@ -23,6 +25,15 @@ nat::UdpNatConfig ping_config(const Settings& s) {
   return c;
 }
 
+tcp::TcpConfig tcp_config(const Settings& s) {
+  tcp::TcpConfig c;
+  c.mtu = s.mtu;
+  // RFC 6528: the ISN (and timestamp offset) key must be secret and differ per run.
+  std::uint64_t key = 0;
+  if (::getrandom(&key, sizeof key, 0) == static_cast<ssize_t>(sizeof key)) c.secret = key;
+  return c;
+}
+
 }  // namespace
 
 Gateway::Gateway(const Settings& s, tun::Loop& loop, BufPool& pool, dispatch::TaskQueue& tasks,
@@ -38,10 +49,12 @@ Gateway::Gateway(const Settings& s, tun::Loop& loop, BufPool& pool, dispatch::Ta
       dispatcher_(std::move(outbound)),
       udp_nat_(s.nat, dispatcher_, return_path_, tun::Loop::now()),
       ping_nat_(ping_config(s), dispatcher_, return_path_, tun::Loop::now()),
+      tcp_(tcp_config(s), tun::Loop::now(), pool, out_, dispatcher_, &host_.icmp_errors()),
       udp_handler_(udp_nat_),
       echo_handler_(ping_nat_) {
   host_.set_udp_handler(&udp_handler_);
   if (!s.ping_local) host_.set_echo_handler(&echo_handler_);
+  host_.set_tcp_handler(&tcp_);
   next_stats_ = tun::Loop::now();
   after_work(tun::Loop::now());
 }
@@ -57,10 +70,18 @@ void Gateway::on_timer(Instant now) {
   host_.poll(now);
   udp_nat_.poll(now);
   ping_nat_.poll(now);
+  tcp_.poll(now);
   if (!settings_.stats_file.empty() && now >= next_stats_) {
     write_stats(settings_.stats_file);
     next_stats_ = now + settings_.stats_interval;
   }
+  after_work(now);
+}
+
+void Gateway::before_wait(Instant now) {
+  // Socket callbacks (a stream connected, bytes from a server) ran since the last hand-off and
+  // may have armed TCP timers: fold them into the loop's deadline.
+  tcp_.poll(now);
   after_work(now);
 }
 
@@ -74,6 +95,7 @@ void Gateway::after_work(Instant now) {
   consider(host_.next_deadline());
   consider(udp_nat_.next_deadline());
   consider(ping_nat_.next_deadline());
+  consider(tcp_.next_deadline());
   if (!settings_.stats_file.empty()) consider(next_stats_);
   // Bound the sleep so that state changed from socket callbacks (closed sessions) is reaped.
   consider(now + std::chrono::seconds(1));
@@ -94,6 +116,7 @@ void Gateway::visit_counters(const CounterVisitor& f) const {
   });
   f("nat_mappings", udp_nat_.size());
   f("ping_nat_mappings", ping_nat_.size());
+  tcp_.stats().visit(f);
   f("tun_write_refused", out_.dropped);
   const auto& ps = pool_.stats();
   f("pool_allocs", ps.allocs);

@@ -1,6 +1,6 @@
 #pragma once
 // The gateway: wires the io_uring loop (tun/) to the sans-IO stack (Host), the full-cone NATs
-// for UDP and pings (nat/) and the chosen outbound (dispatch/). It is the loop's TunHandler: it
+// for UDP and pings (nat/), the TCP engine (stack/tcp/) and the chosen outbound (dispatch/). It is the loop's TunHandler: it
 // feeds every packet batch to the Host, runs deferred outbound callbacks, and keeps the loop's
 // deadline at the earliest of the components' deadlines.
 #include <functional>
@@ -12,6 +12,7 @@
 #include "nat/return_path.hpp"
 #include "nat/udp_nat.hpp"
 #include "stack/host.hpp"
+#include "stack/tcp/layer.hpp"
 #include "tools/tunstackd/settings.hpp"
 #include "tun/loop.hpp"
 
@@ -29,6 +30,7 @@ class Gateway final : public tun::TunHandler {
 
   void on_tun_packets(std::span<PacketBuf> batch, Instant now) override;
   void on_timer(Instant now) override;
+  void before_wait(Instant now) override;
 
   void visit_counters(const CounterVisitor& f) const;
   /// Writes all counters in Prometheus text format to `path` (atomically, via rename).
@@ -76,6 +78,7 @@ class Gateway final : public tun::TunHandler {
   dispatch::SingleDispatcher dispatcher_;
   nat::UdpNat udp_nat_;
   nat::UdpNat ping_nat_;
+  tcp::TcpLayer tcp_;
   UdpToNat udp_handler_;
   EchoToNat echo_handler_;
   Instant next_stats_{};
