@@ -57,8 +57,39 @@ except ConnectionRefusedError:
     print("recv -> ECONNREFUSED (as from a real host)")
 PY
 
+say "TCP: curl fetches 32 MiB from python's http.server over IPv4 and IPv6 (sha256 checked)"
+head -c $((32 << 20)) /dev/urandom > "$T/blob.bin"
+want=$(sha256sum < "$T/blob.bin" | cut -d' ' -f1)
+spawn "$NS_SRV" python3 -m http.server --bind :: --directory "$T" 8080
+wait_for 30 srv python3 -c "import socket; socket.create_connection(('198.19.0.2', 8080), 1)"
+for url in http://198.19.0.2:8080/blob.bin "http://[fd00:19::2]:8080/blob.bin"; do
+  got=$(app curl -sS --max-time 60 -o >(sha256sum | cut -d' ' -f1 > "$T/got") \
+        -w '%{speed_download}' "$url")
+  sleep 0.2
+  if [ "$(cat "$T/got")" = "$want" ]; then v=intact; else v="CORRUPT ($(cat "$T/got"))"; fi
+  awk -v u="$url" -v s="$got" -v v="$v" 'BEGIN { printf "%s: %.0f MB/s, %s\n", u, s / 1e6, v }'
+done
+
+say "TCP: iperf3, 3 s up and 3 s down"
+spawn "$NS_SRV" sh -c "exec iperf3 -s -B 198.19.0.2 -1 >/dev/null"
+wait_for 30 srv sh -c "ss -Hltn 'sport = :5201' | grep -q ."
+app iperf3 -c 198.19.0.2 -t 3 -f g | grep -E "sender|receiver" || true
+spawn "$NS_SRV" sh -c "exec iperf3 -s -B 198.19.0.2 -1 >/dev/null"
+wait_for 30 srv sh -c "ss -Hltn 'sport = :5201' | grep -q ."
+app iperf3 -c 198.19.0.2 -t 3 -f g -R | grep -E "sender|receiver" || true
+
+say "TCP: a closed port is refused as by a real host (the SYN-ACK waits for the server)"
+app python3 - <<'PY'
+import socket, time
+t0 = time.monotonic()
+try:
+    socket.create_connection(("198.19.0.2", 9), 5); print("unexpected: connected")
+except ConnectionRefusedError:
+    print(f"connect -> ECONNREFUSED after {(time.monotonic() - t0) * 1000:.1f} ms")
+PY
+
 if [ "$HOLD" -gt 0 ]; then
-  say "holding for ${HOLD}s: try  ip netns exec $NS_APP ping 198.19.0.2"
+  say "holding for ${HOLD}s: try  ip netns exec $NS_APP curl http://198.19.0.2:8080/"
   sleep "$HOLD"
 fi
 
