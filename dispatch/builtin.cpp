@@ -1,8 +1,10 @@
 #include "dispatch/builtin.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <deque>
 #include <utility>
+#include <vector>
 
 namespace tunstack::dispatch {
 namespace {
@@ -42,25 +44,82 @@ class EchoDatagramSession final : public DatagramSession {
   std::deque<std::pair<Endpoint, PacketBuf>> queue_;
 };
 
-/// Echo stream session: connects at once; bytes from the client come straight back.
+/// Echo stream session: connects at once; bytes from the client come back through a bounded
+/// buffer. Every callback into the stack is deferred through the TaskQueue (never from inside
+/// send() or shutdown_write()), and back-pressure holds both ways: send() takes only what fits in
+/// the buffer, and bytes the client's side refuses wait for resume_reading().
 class EchoStreamSession final : public StreamSession {
  public:
+  static constexpr std::size_t kBuffer = 64u << 10;
+
   EchoStreamSession(StreamSink& sink, TaskQueue& tasks)
-      : sink_(sink), alive_(std::make_shared<bool>(true)) {
-    tasks.post([this, alive = alive_] {
+      : sink_(sink), tasks_(tasks), alive_(std::make_shared<bool>(true)) {
+    tasks_.post([this, alive = alive_] {
       if (*alive) sink_.on_connected();
     });
   }
   ~EchoStreamSession() override { *alive_ = false; }
 
-  std::size_t send(Bytes data) override { return sink_.on_data(data); }
-  void shutdown_write() override { sink_.on_remote_fin(); }
-  void abort() override {}
-  void resume_reading() override { notify_writable(); }
+  std::size_t send(Bytes data) override {
+    if (done_) return 0;
+    const std::size_t n = std::min(data.size(), kBuffer - buf_.size());
+    if (n == 0) {
+      want_writable_ = true;
+      return 0;
+    }
+    buf_.insert(buf_.end(), data.begin(), data.begin() + static_cast<std::ptrdiff_t>(n));
+    schedule();
+    return n;
+  }
+  void shutdown_write() override {
+    fin_pending_ = true;
+    schedule();
+  }
+  void abort() override {
+    done_ = true;
+    buf_.clear();
+  }
+  void resume_reading() override {
+    paused_ = false;
+    schedule();
+  }
 
  private:
+  void schedule() {
+    if (scheduled_ || paused_ || done_) return;
+    scheduled_ = true;
+    tasks_.post([this, alive = alive_] {
+      if (*alive) flush();
+    });
+  }
+
+  void flush() {
+    scheduled_ = false;
+    if (done_) return;
+    if (!buf_.empty()) {
+      const std::size_t took = sink_.on_data(Bytes{buf_.data(), buf_.size()});
+      buf_.erase(buf_.begin(), buf_.begin() + static_cast<std::ptrdiff_t>(took));
+      if (!buf_.empty()) paused_ = true;  // wait for resume_reading()
+      if (took > 0 && want_writable_) {
+        want_writable_ = false;
+        notify_writable();
+      }
+    }
+    if (buf_.empty() && fin_pending_) {
+      done_ = true;
+      sink_.on_remote_fin();
+    }
+  }
+
   StreamSink& sink_;
+  TaskQueue& tasks_;
   std::shared_ptr<bool> alive_;
+  std::vector<std::byte> buf_;
+  bool scheduled_ = false;
+  bool paused_ = false;
+  bool want_writable_ = false;
+  bool fin_pending_ = false;
+  bool done_ = false;
 };
 
 class EchoOutbound final : public Outbound {
