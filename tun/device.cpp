@@ -131,6 +131,9 @@ Result<Device, std::string> Device::open(const DeviceConfig& cfg) {
   if (cfg.mtu) {
     if (auto st = dev.set_mtu(*cfg.mtu); !st) return Err{st.error()};
   }
+  if (cfg.tx_queue_len) {
+    if (auto st = dev.set_tx_queue_len(*cfg.tx_queue_len); !st) return Err{st.error()};
+  }
   if (cfg.up) {
     if (auto st = dev.set_up(true); !st) return Err{st.error()};
   }
@@ -206,6 +209,22 @@ Status<std::string> Device::set_mtu(unsigned mtu) const {
     std::string msg = "setting MTU " + std::to_string(mtu) + " on '" + name_ + "': " + errno_text(e);
     if (e == EPERM) msg += " (needs CAP_NET_ADMIN)";
     if (e == ENODEV) msg += " (no such interface in this network namespace)";
+    return Err{msg};
+  }
+  return {};
+}
+
+Status<std::string> Device::set_tx_queue_len(unsigned len) const {
+  auto s = ioctl_socket();
+  if (!s) return Err{s.error()};
+  ifreq ifr = make_ifreq(name_);
+  ifr.ifr_qlen = static_cast<int>(len);
+  const int rc = ::ioctl(*s, SIOCSIFTXQLEN, &ifr);
+  const int e = errno;
+  ::close(*s);
+  if (rc < 0) {
+    std::string msg = "setting txqueuelen " + std::to_string(len) + " on '" + name_ + "': " + errno_text(e);
+    if (e == EPERM) msg += " (needs CAP_NET_ADMIN)";
     return Err{msg};
   }
   return {};

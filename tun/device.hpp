@@ -22,6 +22,10 @@ struct DeviceConfig {
   bool vnet_hdr = false;           ///< IFF_VNET_HDR: packets carry a 12-byte virtio_net_hdr
   std::optional<unsigned> mtu;     ///< when set, SIOCSIFMTU after opening
   bool up = false;                 ///< when true, set IFF_UP (SIOCSIFFLAGS) after opening
+  /// When set, the interface's transmit queue length (SIOCSIFTXQLEN): packets the kernel queues
+  /// for us before it drops. The kernel's 500 overflows when a client's TCP sends a full window
+  /// while the daemon is busy (dropped packets cost the client retransmissions).
+  std::optional<unsigned> tx_queue_len;
   std::string clone_path = "/dev/net/tun";  ///< the clone device (tests point it elsewhere)
 };
 
@@ -59,6 +63,8 @@ class Device {
   [[nodiscard]] Result<unsigned, std::string> mtu() const;
   /// Sets or clears IFF_UP (SIOCSIFFLAGS) in the calling thread's network namespace.
   [[nodiscard]] Status<std::string> set_up(bool up) const;
+  /// Sets the transmit queue length (packets toward the reader of the TUN).
+  [[nodiscard]] Status<std::string> set_tx_queue_len(unsigned len) const;
 
   /// Gives up ownership: returns the descriptor and leaves this Device empty.
   int release();

@@ -45,6 +45,15 @@ bool link_is_up(const std::string& name) {
   return up;
 }
 
+int tx_queue_len(const std::string& name) {
+  const int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
+  const int rc = ::ioctl(s, SIOCGIFTXQLEN, &ifr);
+  ::close(s);
+  return rc == 0 ? ifr.ifr_qlen : -1;
+}
+
 bool contains(const std::string& s, const char* part) { return s.find(part) != std::string::npos; }
 
 TEST(TunDevice, CreatesNamedDeviceWithMtuAndUp) {
@@ -53,6 +62,7 @@ TEST(TunDevice, CreatesNamedDeviceWithMtuAndUp) {
   cfg.name = "tsdev0";
   cfg.mtu = 1280;
   cfg.up = true;
+  cfg.tx_queue_len = 3000;
   auto dev = Device::open(cfg);
   ASSERT_TRUE(dev.ok()) << dev.error();
   EXPECT_EQ(dev->name(), "tsdev0");
@@ -63,6 +73,7 @@ TEST(TunDevice, CreatesNamedDeviceWithMtuAndUp) {
   ASSERT_TRUE(mtu.ok()) << mtu.error();
   EXPECT_EQ(*mtu, 1280u);
   EXPECT_TRUE(link_is_up("tsdev0"));
+  EXPECT_EQ(tx_queue_len("tsdev0"), 3000);
   ASSERT_TRUE(dev->set_up(false).ok());
   EXPECT_FALSE(link_is_up("tsdev0"));
   EXPECT_EQ(dev->vnet_hdr_size(), 0u);
