@@ -26,8 +26,7 @@ nat::UdpNatConfig ping_config(const Settings& s) {
 }
 
 tcp::TcpConfig tcp_config(const Settings& s) {
-  tcp::TcpConfig c;
-  c.mtu = s.mtu;
+  tcp::TcpConfig c = s.tcp;
   // RFC 6528: the ISN (and timestamp offset) key must be secret and differ per run.
   std::uint64_t key = 0;
   if (::getrandom(&key, sizeof key, 0) == static_cast<ssize_t>(sizeof key)) c.secret = key;
@@ -43,13 +42,16 @@ Gateway::Gateway(const Settings& s, tun::Loop& loop, BufPool& pool, dispatch::Ta
       pool_(pool),
       tasks_(tasks),
       out_(loop),
-      host_(host_config(s), pool, out_),
-      return_path_(nat::ReturnPathConfig{s.mtu, 64}, pool, out_, host_.icmp_errors()),
+      tx_(s.impair_tx, pool, out_),
+      host_(host_config(s), pool, tx_),
+      host_in_(host_),
+      rx_(s.impair_rx, pool, host_in_, /*stream=*/0),
+      return_path_(nat::ReturnPathConfig{s.mtu, 64}, pool, tx_, host_.icmp_errors()),
       outbound_(outbound.get()),
       dispatcher_(std::move(outbound)),
       udp_nat_(s.nat, dispatcher_, return_path_, tun::Loop::now()),
       ping_nat_(ping_config(s), dispatcher_, return_path_, tun::Loop::now()),
-      tcp_(tcp_config(s), tun::Loop::now(), pool, out_, dispatcher_, &host_.icmp_errors()),
+      tcp_(tcp_config(s), tun::Loop::now(), pool, tx_, dispatcher_, &host_.icmp_errors()),
       udp_handler_(udp_nat_),
       echo_handler_(ping_nat_) {
   host_.set_udp_handler(&udp_handler_);
@@ -62,15 +64,19 @@ Gateway::Gateway(const Settings& s, tun::Loop& loop, BufPool& pool, dispatch::Ta
 Gateway::~Gateway() = default;
 
 void Gateway::on_tun_packets(std::span<PacketBuf> batch, Instant now) {
-  for (PacketBuf& p : batch) host_.on_packet(now, std::move(p));
+  host_in_.now = now;
+  for (PacketBuf& p : batch) rx_.submit(now, std::move(p));
   after_work(now);
 }
 
 void Gateway::on_timer(Instant now) {
+  host_in_.now = now;
+  rx_.poll(now);
   host_.poll(now);
   udp_nat_.poll(now);
   ping_nat_.poll(now);
   tcp_.poll(now);
+  tx_.imp_.poll(now);
   if (!settings_.stats_file.empty() && now >= next_stats_) {
     write_stats(settings_.stats_file);
     next_stats_ = now + settings_.stats_interval;
@@ -96,6 +102,8 @@ void Gateway::after_work(Instant now) {
   consider(udp_nat_.next_deadline());
   consider(ping_nat_.next_deadline());
   consider(tcp_.next_deadline());
+  consider(rx_.next_deadline());
+  consider(tx_.imp_.next_deadline());
   if (!settings_.stats_file.empty()) consider(next_stats_);
   // Bound the sleep so that state changed from socket callbacks (closed sessions) is reaped.
   consider(now + std::chrono::seconds(1));
@@ -117,6 +125,8 @@ void Gateway::visit_counters(const CounterVisitor& f) const {
   f("nat_mappings", udp_nat_.size());
   f("ping_nat_mappings", ping_nat_.size());
   tcp_.stats().visit(f);
+  rx_.stats().visit([&](std::string_view n, std::uint64_t v) { f("impair_rx_" + std::string(n), v); });
+  tx_.imp_.stats().visit([&](std::string_view n, std::uint64_t v) { f("impair_tx_" + std::string(n), v); });
   f("tun_write_refused", out_.dropped);
   const auto& ps = pool_.stats();
   f("pool_allocs", ps.allocs);

@@ -12,6 +12,7 @@
 #include "nat/return_path.hpp"
 #include "nat/udp_nat.hpp"
 #include "stack/host.hpp"
+#include "stack/impair/impairer.hpp"
 #include "stack/tcp/layer.hpp"
 #include "tools/tunstackd/settings.hpp"
 #include "tun/loop.hpp"
@@ -47,6 +48,24 @@ class Gateway final : public tun::TunHandler {
     tun::Loop& loop_;
     Counter dropped = 0;
   };
+  /// The fault injector toward the client (between the stack and the TUN writer). The stack also
+  /// emits from socket callbacks, between the loop's hand-offs, so the time each packet enters
+  /// the injector is read here rather than remembered from the last hand-off (only when it is on).
+  class TxImpair final : public PacketOutput {
+   public:
+    TxImpair(const impair::ImpairConfig& c, BufPool& pool, PacketOutput& next)
+        : imp_(c, pool, next, /*stream=*/1) {}
+    void emit(PacketBuf p) override { imp_.submit(imp_.enabled() ? tun::Loop::now() : Instant{}, std::move(p)); }
+    impair::Impairer imp_;
+  };
+  /// The fault injector from the client: TUN packets pass it on their way into the Host.
+  class HostInput final : public PacketOutput {
+   public:
+    explicit HostInput(Host& h) : host_(h) {}
+    void emit(PacketBuf p) override { host_.on_packet(now, std::move(p)); }
+    Host& host_;
+    Instant now{};
+  };
   /// Adapts the NAT to the Host's handler interfaces.
   class UdpToNat final : public UdpHandler {
    public:
@@ -72,7 +91,10 @@ class Gateway final : public tun::TunHandler {
   BufPool& pool_;
   dispatch::TaskQueue& tasks_;
   TunOutput out_;
+  TxImpair tx_;
   Host host_;
+  HostInput host_in_;
+  impair::Impairer rx_;
   nat::ReturnPath return_path_;
   const dispatch::Outbound* outbound_;  // owned by dispatcher_
   dispatch::SingleDispatcher dispatcher_;

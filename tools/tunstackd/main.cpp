@@ -84,6 +84,7 @@ int run(Settings s) {
   dc.name = s.tun_name;
   dc.mtu = s.mtu;
   dc.up = true;
+  if (s.tun_txqueuelen != 0) dc.tx_queue_len = s.tun_txqueuelen;
   auto dev = s.tun_fd >= 0 ? tun::Device::adopt_fd(s.tun_fd) : tun::Device::open(dc);
   if (!dev) {
     spdlog::error("cannot open the TUN device: {}", dev.error());
@@ -118,6 +119,9 @@ int run(Settings s) {
   spdlog::info("tunstackd up: device {} mtu {} outbound {} (settings from {}); nat cap {} idle {}s",
                dev_name, s.mtu, s.outbound, s.source, s.nat.max_mappings,
                std::chrono::duration_cast<std::chrono::seconds>(s.nat.idle_timeout).count());
+  if (s.impair_rx.enabled() || s.impair_tx.enabled())
+    spdlog::warn("fault injection on: rx (from the TUN) {}; tx (to the TUN) {}",
+                 impair::to_string(s.impair_rx), impair::to_string(s.impair_tx));
   if (s.nat.idle_timeout < std::chrono::minutes(2))
     spdlog::warn("UDP idle timeout below 2 minutes (RFC 4787 REQ-5 asks for at least 2)");
   sd_notify_ready();

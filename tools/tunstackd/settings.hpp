@@ -6,12 +6,16 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "nat/udp_nat.hpp"
 #include "stack/core/result.hpp"
 #include "stack/core/time.hpp"
+#include "stack/impair/config.hpp"
+#include "stack/tcp/config.hpp"
 
 namespace tunstack::daemon {
 
@@ -21,6 +25,7 @@ struct Settings {
   std::string tun_name = "tun0";
   int tun_fd = -1;                  ///< adopt this already-open TUN fd instead of opening by name
   std::uint32_t mtu = 1500;
+  std::uint32_t tun_txqueuelen = 4096;  ///< TUN transmit queue (kernel -> daemon); 0: kernel default
   std::uint32_t tun_reads = 64;     ///< TUN reads kept outstanding on the ring
   std::string rx_mode = "auto";     ///< auto, reads (N single reads) or multishot (buffer ring)
   // [outbound]
@@ -30,6 +35,13 @@ struct Settings {
   std::uint32_t udp_queue = 256;    ///< datagrams queued per mapping toward the outbound
   // [nat]
   nat::UdpNatConfig nat;
+  // [tcp]
+  /// The TCP engine's settings, ready to hand to TcpLayer: tcp.mtu follows tun.mtu, and tcp.cc
+  /// points at a static name from tcp_cc_names() (so copying Settings never leaves it dangling).
+  tcp::TcpConfig tcp;
+  // [impair]
+  impair::ImpairConfig impair_rx;   ///< TUN -> stack: the client's packets (off by default)
+  impair::ImpairConfig impair_tx;   ///< stack -> TUN: packets toward the client (off by default)
   // [icmp]
   bool ping_local = false;          ///< answer echo requests ourselves instead of forwarding them
   // [log]
@@ -67,7 +79,11 @@ Status<std::string> load_toml(const std::string& path, Settings& s);
 /// Applies one "key = value" (TOML key or flag name) to `s`.
 Status<std::string> apply_setting(Settings& s, const std::string& key_or_flag, const std::string& value);
 
-/// Checks cross-field rules (e.g. idle timeout >= 2 min unless --allow-short-timeouts).
+/// Checks cross-field rules (e.g. idle timeout >= 2 min unless --allow-short-timeouts;
+/// tcp.rto_min <= tcp.rto_initial <= tcp.rto_max; buffers that hold at least one MTU).
 Status<std::string> validate(const Settings& s);
+
+/// The congestion controllers tcp.cc accepts (the engine's make_cc names).
+std::span<const std::string_view> tcp_cc_names();
 
 }  // namespace tunstack::daemon
