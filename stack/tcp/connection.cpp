@@ -20,50 +20,72 @@ const char* to_string(State s) {
   return kNames[static_cast<std::size_t>(s)];
 }
 
-namespace {
-std::uint32_t clamp_buf(std::uint32_t v, const TcpConfig& c) {
-  return std::clamp(v, c.min_buf, std::max(c.min_buf, c.max_buf));
+SynInfo SynInfo::from_syn(const wire::TcpRepr& syn) {
+  SynInfo s;
+  s.irs = syn.seq;
+  s.window = syn.window;
+  s.mss = syn.options.mss;
+  s.wscale = syn.options.wscale;
+  s.sack_permitted = syn.options.sack_permitted;
+  if (syn.options.timestamps) s.tsval = syn.options.timestamps->tsval;
+  return s;
 }
-}  // namespace
 
 Connection::Connection(TcpLayer& layer, const FourTuple& tuple, Instant now, const wire::TcpRepr& syn)
+    : Connection(layer, tuple, now, SynInfo::from_syn(syn)) {}
+
+Connection::Connection(TcpLayer& layer, const FourTuple& tuple, Instant now, const SynInfo& syn,
+                       std::optional<SeqNum> cookie_iss)
     : layer_(layer),
       tuple_(tuple),
-      sbuf_(clamp_buf(layer.config().snd_buf, layer.config())),
-      irs_(syn.seq),
-      rx_(clamp_buf(layer.config().rcv_buf, layer.config()), syn.seq + 1),
+      sbuf_(clamp_buf(layer.config().snd_buf, layer.config()), &layer.mutable_stats().buffer_bytes),
+      irs_(syn.irs),
+      rx_(clamp_buf(layer.config().rcv_buf, layer.config()), syn.irs + 1, &layer.mutable_stats().buffer_bytes),
       rtt_(layer.config().rto_initial, layer.config().rto_min, layer.config().rto_max),
       quickacks_(layer.config().quickack_segments) {
   const TcpConfig& cfg = layer.config();
   timer.owner = this;
-  // RFC 6528 §3 ISN; the connection's timestamp clock gets its own random offset.
-  iss_ = make_isn(tuple.client, tuple.server, cfg.secret, now);
+  // RFC 6528 §3 ISN (or the SYN cookie that stood for it); the connection's timestamp clock gets
+  // its own random offset.
+  iss_ = cookie_iss ? *cookie_iss : make_isn(tuple.client, tuple.server, cfg.secret, now);
   snd_una_ = snd_nxt_ = snd_max_ = recover_ = iss_;
   ts_base_ = ts_offset(tuple.client, tuple.server, cfg.secret);
   last_ack_sent_ = rx_.rcv_nxt();
   // RFC 9293 §3.7.1: the peer's MSS, or the default when the option is absent (536 / 1220).
   const std::uint16_t dflt = tuple.client.addr.is_v4() ? 536 : 1220;
-  peer_mss_ = std::max<std::uint16_t>(syn.options.mss.value_or(dflt), 64);
-  // RFC 7323 §2.2: scaling is on only when both sides send the option on their SYN.
-  if (cfg.window_scale && syn.options.wscale) {
+  peer_mss_ = std::max<std::uint16_t>(syn.mss.value_or(dflt), 64);
+  // RFC 7323 §2.2: scaling is on only when both sides send the option on their SYN; our shift
+  // is chosen for the largest buffer auto-tuning may reach (§2.3: it cannot change later).
+  if (cfg.window_scale && syn.wscale) {
     wscale_ok_ = true;
-    snd_wscale_ = *syn.options.wscale;
-    std::uint8_t shift = 0;
-    while (shift < wire::kTcpMaxWindowShift && (0xffffu << shift) < rx_.free_space()) ++shift;
-    rcv_wscale_ = shift;
+    snd_wscale_ = *syn.wscale;
+    rcv_wscale_ = rcv_window_shift(cfg);
   }
-  sack_ok_ = cfg.sack && syn.options.sack_permitted;  // RFC 2018 §2
-  if (cfg.timestamps && syn.options.timestamps) {     // RFC 7323 §3.2
+  sack_ok_ = cfg.sack && syn.sack_permitted;  // RFC 2018 §2
+  if (cfg.timestamps && syn.tsval) {          // RFC 7323 §3.2
     ts_ok_ = true;
-    ts_recent_ = syn.options.timestamps->tsval;
+    ts_recent_ = *syn.tsval;
   }
   // RFC 9293 §3.10.7.2: the window in a SYN is never scaled.
   snd_wnd_ = max_snd_wnd_ = syn.window;
-  snd_wl1_ = syn.seq;
+  snd_wl1_ = syn.irs;
   const std::uint32_t mss = max_payload();
   cc_ = make_cc(cfg.cc, cfg.initial_window_segments * mss);
   if (!cc_) cc_ = std::make_unique<NewReno>(cfg.initial_window_segments * mss);
   last_rx_ = now;
+  unacked_since_ = now;
+  // Auto-tuning starts from what an initial window could bring (Linux: 10 segments).
+  rcvq_seq_ = rx_.read_seq();
+  rcvq_time_ = now;
+  rcvq_space_ = std::min(rx_.capacity(), cfg.initial_window_segments * mss);
+  if (cookie_iss) {
+    // RFC 4987 §3.6: the SYN-ACK went out statelessly; carry on as if this connection had sent
+    // it, with the right edge it advertised, and never count it in the SYN queue.
+    state_ = State::SynReceived;
+    snd_nxt_ = snd_max_ = iss_ + 1;
+    counted_half_open_ = false;
+    (void)rx_.window_to_advertise(mss, 0);
+  }
 }
 
 Connection::~Connection() {
@@ -85,7 +107,7 @@ void Connection::open(Instant now, dispatch::Outbound& outbound, const dispatch:
     layer_.touch(*this);
   });
   state_at_ = now + layer_.config().connect_timeout;
-  if (layer_.config().immediate_synack) {
+  if (state_ == State::SynPending && layer_.config().immediate_synack) {
     state_ = State::SynReceived;
     send_synack(now);
   }
@@ -136,7 +158,9 @@ void Connection::on_segment(Instant now, const wire::TcpRepr& seg, Bytes payload
   // Step 7: segment text.
   process_text(now, seg, payload);
   // Step 8: FIN.
-  if (seg.flags.has(TcpFlags::FIN)) {
+  // The first FIN seen marks the end of the client's stream for good (process_text trims data
+  // past it); a later FIN elsewhere cannot move it.
+  if (seg.flags.has(TcpFlags::FIN) && !peer_fin_seen_) {
     peer_fin_seen_ = true;
     peer_fin_seq_ = seg.seq + seg.payload_len;
   }
@@ -144,8 +168,10 @@ void Connection::on_segment(Instant now, const wire::TcpRepr& seg, Bytes payload
   if (state_ == State::Established && layer_.config().keepalive_idle > Duration{0})
     keepalive_at_ = now + layer_.config().keepalive_idle;
   try_output(now);
-  if (ack_now_) send_ack(now);
+  // Hand the bytes to the session first: the ACK then advertises the room they leave behind
+  // (and a window update due after delivery is the same segment).
   deliver();
+  if (ack_now_ && !dead()) send_ack(now);
 }
 
 bool Connection::check_sequence(Instant now, const wire::TcpRepr& seg, Bytes payload) {
@@ -180,10 +206,12 @@ bool Connection::check_sequence(Instant now, const wire::TcpRepr& seg, Bytes pay
     return false;
   }
   layer_.mutable_stats().drop(DropReason::OutOfWindow);
-  if (!payload.empty() && seg.seq < rcv_nxt) {
-    (void)rx_.accept(seg.seq, payload);  // records the D-SACK block (RFC 2883)
+  // An old retransmission: report it (RFC 2883 D-SACK) but store nothing. (Handing it to the
+  // receiver would accept a byte in the sequence slot of a FIN already received, which
+  // rcv_nxt here counts and the receiver does not.)
+  if (!payload.empty() && seg.seq < rcv_nxt &&
+      rx_.note_duplicate(seg.seq, seg.seq + static_cast<std::uint32_t>(payload.size())))
     ++layer_.mutable_stats().dsacks_sent;
-  }
   // RFC 9293 §3.10.7.4 step 1: "special allowance should be made to accept valid ACKs" when the
   // window is zero (or the peer's data ran past it): process the ACK field of a segment at or
   // beyond rcv_nxt (RFC 5961 §5.2 still vets it), else its sender could deadlock against us.
@@ -201,15 +229,13 @@ bool Connection::check_rst(const wire::TcpRepr& seg) {
     close(true);
     return true;
   }
-  ++layer_.mutable_stats().challenge_acks;
-  send_ack(layer_.last_now());
+  send_challenge_ack(layer_.last_now());
   return false;
 }
 
 bool Connection::check_syn(Instant now, const wire::TcpRepr&) {
   // RFC 5961 §4.2: a SYN in a synchronized state gets a challenge ACK, never a reset.
-  ++layer_.mutable_stats().challenge_acks;
-  send_ack(now);
+  send_challenge_ack(now);
   return false;
 }
 
@@ -219,18 +245,7 @@ bool Connection::process_ack(Instant now, const wire::TcpRepr& seg, Bytes payloa
     // RFC 9293 §3.10.7.4 step 5, SYN-RECEIVED: an acceptable ACK establishes the connection;
     // otherwise <SEQ=SEG.ACK><CTL=RST>.
     if (!(snd_una_ < ack && ack <= snd_max_)) {
-      layer_.mutable_stats().rst(RstReason::NoConnection);
-      wire::TcpRepr rst;
-      rst.src_port = tuple_.server.port;
-      rst.dst_port = tuple_.client.port;
-      rst.seq = ack;
-      rst.flags = TcpFlags::RST;
-      PacketBuf p = layer_.pool().alloc(0);
-      if (p.valid()) {
-        const std::size_t n = rst.size();
-        rst.emit(p.prepend(n), {}, tuple_.server.addr, tuple_.client.addr);
-        layer_.emit(std::move(p), tuple_);
-      }
+      layer_.reply_rst(tuple_, seg, RstReason::NoConnection);
       return false;
     }
     enter_established(now);
@@ -248,8 +263,7 @@ bool Connection::process_ack(Instant now, const wire::TcpRepr& seg, Bytes payloa
   }
   if (ack < snd_una_ - std::max(max_snd_wnd_, 1u)) {
     layer_.mutable_stats().drop(DropReason::BadAck);
-    ++layer_.mutable_stats().challenge_acks;
-    send_ack(now);
+    send_challenge_ack(now);
     return false;
   }
   update_ts_recent(seg);
@@ -285,6 +299,12 @@ bool Connection::process_ack(Instant now, const wire::TcpRepr& seg, Bytes payloa
         enter_time_wait(now);
         break;
       case State::LastAck:
+        if (rx_.readable() > 0 && !session_done_) {
+          // The session has not taken the client's last bytes yet: linger (as in TIME-WAIT)
+          // rather than drop them with the connection.
+          enter_time_wait(now);
+          return true;
+        }
         close(false);
         return false;
       default:
@@ -306,6 +326,7 @@ void Connection::process_new_ack(Instant now, const wire::TcpRepr& seg, SeqNum a
   snd_una_ = ack;
   if (snd_nxt_ < snd_una_) snd_nxt_ = snd_una_;
   retries_ = 0;
+  unacked_since_ = now;  // progress: the user timeout counts from here
   // RTT: timestamps when both sides use them (RFC 7323 §4.1), else the one timed segment, never
   // a retransmitted one (Karn; timing_ is cleared on retransmission).
   Duration sample{-1};
@@ -340,9 +361,11 @@ void Connection::process_new_ack(Instant now, const wire::TcpRepr& seg, SeqNum a
   s.rtt = sample;
   s.in_recovery = recovery_ack;  // the ACK ending recovery does not grow cwnd either
   cc_->on_ack(s);
+  if (!in_recovery_) snd_buf_expand();
   // RFC 6298 §5.2/5.3: stop the timer when everything is acked, restart it otherwise.
   if (flight() == 0) rto_at_.reset();
   else arm_rto(now);
+  if (data_acked > 0 && sbuf_len_ == 0) buffers_maybe_idle(now);
   maybe_resume_reading();
 }
 
@@ -384,7 +407,9 @@ void Connection::process_text(Instant now, const wire::TcpRepr& seg, Bytes paylo
   const RxResult r = rx_.accept(seg.seq, payload);
   TcpStats& st = layer_.mutable_stats();
   st.bytes_in += r.advanced;
-  if (r.dropped) st.drop(DropReason::ReassemblyFull);
+  if (r.no_memory) st.drop(DropReason::NoBuffer);
+  else if (r.dropped) st.drop(DropReason::ReassemblyFull);
+  if (r.advanced > 0) rcv_rtt_sample(now, seg, static_cast<std::uint32_t>(payload.size()));
   if (r.duplicate) ++st.dsacks_sent;
   if (r.out_of_order) ++st.ooo_segments;
   // RFC 5681 §4.2 / RFC 9293 §3.8.6.3: ACK at once for out-of-order data, a filled hole, or every
@@ -419,7 +444,9 @@ void Connection::enter_established(Instant now) {
   state_ = State::Established;
   snd_una_ = snd_una_ + 1 > snd_max_ ? snd_max_ : snd_una_ + 1;  // our SYN is acknowledged
   if (snd_nxt_ < snd_una_) snd_nxt_ = snd_una_;
-  state_at_.reset();
+  // The handshake timer ends; without the outbound yet (immediate SYN-ACK or SYN cookie) the
+  // connect timeout keeps running.
+  if (connected_) state_at_.reset();
   rto_at_.reset();
   retries_ = 0;
   if (timing_) {
@@ -452,8 +479,12 @@ void Connection::deliver() {
     shutdown_sent_ = true;
     session_->shutdown_write();
   }
-  if (progressed && !dead() && state_ != State::SynReceived && rx_.window_update_due(max_payload()))
-    send_ack(layer_.last_now());  // window update after the reader drained us
+  if (!progressed || dead()) return;
+  const Instant now = layer_.last_now();
+  rcv_space_adjust(now);
+  if (state_ != State::SynReceived && rx_.window_update_due(max_payload()))
+    send_ack(now);  // window update after the reader drained us
+  if (rx_.empty()) buffers_maybe_idle(now);
 }
 
 void Connection::maybe_resume_reading() {
@@ -497,6 +528,8 @@ void Connection::on_connected() {
   if (state_ == State::SynPending) {
     state_ = State::SynReceived;
     send_synack(now);
+  } else if (state_ != State::SynReceived) {
+    state_at_.reset();  // the connect timeout of a connection already past its handshake
   }
   deliver();
   layer_.touch(*this);
@@ -523,6 +556,14 @@ std::size_t Connection::on_data(Bytes data) {
   if (dead() || fin_queued_) return 0;
   const std::size_t room = sbuf_.capacity() - sbuf_len_;
   const std::size_t n = std::min(room, data.size());
+  if (n > 0 && !sbuf_.reserve(sbuf_len_ + n)) {
+    // Out of memory: take nothing and retry reading later (the idle-buffer deadline).
+    layer_.mutable_stats().drop(DropReason::NoBuffer);
+    reading_paused_ = true;
+    buf_idle_at_ = layer_.last_now() + rtt_.rto();
+    layer_.touch(*this);
+    return 0;
+  }
   // The first copy of remote bytes: into the send buffer, kept for retransmission.
   sbuf_.write_at(sbuf_len_, data.first(n));
   sbuf_len_ += static_cast<std::uint32_t>(n);

@@ -1,8 +1,8 @@
 #pragma once
 // One TCP connection terminated by tunstack: the RFC 9293 state machine (connection.cpp, segment
-// arrival in §3.10.7 order), its output and timers (output.cpp), with the receive side in
-// receiver.hpp, RTT in rtt.hpp and congestion control behind cc.hpp. It is the StreamSink of the
-// outbound stream that carries its bytes on.
+// arrival in §3.10.7 order), its output and timers (output.cpp), buffer auto-tuning and release
+// (buffers.cpp), with the receive side in receiver.hpp, RTT in rtt.hpp and congestion control
+// behind cc.hpp. It is the StreamSink of the outbound stream that carries its bytes on.
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -13,6 +13,7 @@
 #include "stack/core/time.hpp"
 #include "stack/core/timer_wheel.hpp"
 #include "stack/tcp/cc.hpp"
+#include "stack/tcp/config.hpp"
 #include "stack/tcp/receiver.hpp"
 #include "stack/tcp/ring.hpp"
 #include "stack/tcp/rtt.hpp"
@@ -43,11 +44,42 @@ struct FourTupleHash {
   }
 };
 
+/// What the client's SYN told us: read from the SYN itself, or rebuilt from a SYN cookie.
+struct SynInfo {
+  SeqNum irs;                          ///< the client's ISN
+  std::uint16_t window = 0;            ///< the window field (never scaled in a SYN)
+  std::optional<std::uint16_t> mss;    ///< MSS option
+  std::optional<std::uint8_t> wscale;  ///< window-scale option (the client's shift)
+  bool sack_permitted = false;
+  std::optional<std::uint32_t> tsval;  ///< the client's timestamp, when it uses them
+
+  /// The options of a SYN segment.
+  static SynInfo from_syn(const wire::TcpRepr& syn);
+};
+
+/// An optional Instant in 8 bytes (Instant::max() means unset): a connection keeps several
+/// deadlines and these are the bulk of its size.
+class Deadline {
+ public:
+  Deadline() = default;
+  Deadline(Instant t) : t_(t) {}  // NOLINT: assigned from Instants like an optional
+  explicit operator bool() const { return t_ != Instant::max(); }
+  Instant operator*() const { return t_; }
+  void reset() { t_ = Instant::max(); }
+
+ private:
+  Instant t_ = Instant::max();
+};
+
 /// One passively opened connection; owned by the TcpLayer.
 class Connection final : public dispatch::StreamSink {
  public:
   /// Builds the connection for an accepted SYN (options already parsed into `syn`).
   Connection(TcpLayer& layer, const FourTuple& tuple, Instant now, const wire::TcpRepr& syn);
+  /// Builds the connection for a SYN (`syn`), or with `cookie_iss` for the client's ACK of a
+  /// SYN cookie: then it starts in SYN-RECEIVED with that ISS, as if the SYN-ACK had been sent.
+  Connection(TcpLayer& layer, const FourTuple& tuple, Instant now, const SynInfo& syn,
+             std::optional<SeqNum> cookie_iss = std::nullopt);
   ~Connection() override;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -81,6 +113,15 @@ class Connection final : public dispatch::StreamSink {
   Duration rto() const { return rtt_.rto(); }
   std::uint32_t send_buffered() const { return sbuf_len_; }
   std::uint32_t recv_buffered() const { return rx_.readable(); }
+  /// Current buffer sizes (auto-tuning raises them) and the storage they hold now.
+  std::uint32_t send_capacity() const { return static_cast<std::uint32_t>(sbuf_.capacity()); }
+  std::uint32_t recv_capacity() const { return rx_.capacity(); }
+  std::size_t buffer_bytes() const { return sbuf_.allocated() + rx_.allocated(); }
+  std::uint8_t rcv_wscale() const { return rcv_wscale_; }
+  std::uint8_t snd_wscale() const { return wscale_ok_ ? snd_wscale_ : 0; }
+  bool sack_ok() const { return sack_ok_; }
+  bool ts_ok() const { return ts_ok_; }
+  std::uint16_t peer_mss() const { return peer_mss_; }
 
   /// The TimerWheel node; the layer keeps it at next_deadline().
   Timer timer;
@@ -93,6 +134,10 @@ class Connection final : public dispatch::StreamSink {
   void on_reset() override;
 
  private:
+  /// TIME-WAIT is extended up to this many times while the session lags behind the client's
+  /// last bytes (then the session is aborted).
+  static constexpr std::uint32_t kMaxDrainLingers = 30;
+
   // connection.cpp: segment arrival, RFC 9293 §3.10.7.4 steps.
   bool check_sequence(Instant now, const wire::TcpRepr& seg, Bytes payload);
   bool check_rst(const wire::TcpRepr& seg);
@@ -106,6 +151,14 @@ class Connection final : public dispatch::StreamSink {
   void update_ts_recent(const wire::TcpRepr& seg);
   void deliver();
   void maybe_resume_reading();
+  void abort_with_rst(Instant now, RstReason why);
+  // Buffers: auto-tuning (Linux tcp_rcv_space_adjust / tcp_sndbuf_expand) and idle release.
+  void rcv_space_adjust(Instant now);
+  void rcv_rtt_sample(Instant now, const wire::TcpRepr& seg, std::uint32_t len);
+  Duration rcv_rtt() const;
+  void snd_buf_expand();
+  void buffers_maybe_idle(Instant now);
+  void release_idle_buffers();
   void close(bool abort_session);
   void leave_half_open();
 
@@ -113,6 +166,7 @@ class Connection final : public dispatch::StreamSink {
   void send_synack(Instant now);
   void send_ack(Instant now);
   void send_rst(Instant now);
+  void send_challenge_ack(Instant now);
   void schedule_ack(Instant now, bool immediately);
   void try_output(Instant now);
   void retransmit_first(Instant now);
@@ -120,6 +174,9 @@ class Connection final : public dispatch::StreamSink {
   std::uint32_t max_payload() const;
   std::uint32_t flight() const { return static_cast<std::uint32_t>(snd_max_ - snd_una_); }
   void arm_rto(Instant now);
+  void note_unacked(Instant now);
+  bool user_timed_out(Instant now) const;
+  Deadline clamp_to_user_timeout(Instant deadline) const;
   void on_rto(Instant now);
   void on_persist(Instant now);
   void on_keepalive(Instant now);
@@ -162,6 +219,7 @@ class Connection final : public dispatch::StreamSink {
   bool fin_sent_ = false;
   SeqNum fin_seq_;
   bool reading_paused_ = false;  ///< on_data returned short; resume_reading() when space frees
+  Instant unacked_since_{};      ///< when flight() last left 0 or snd_una last advanced (user_timeout)
 
   // Receive side.
   SeqNum irs_;
@@ -173,6 +231,12 @@ class Connection final : public dispatch::StreamSink {
   std::uint32_t ts_recent_ = 0;    ///< RFC 7323 §4.3
   SeqNum last_ack_sent_;
   std::uint32_t ts_base_ = 0;
+  // Receive-buffer auto-tuning: bytes the session took in the last measured RTT.
+  SeqNum rcvq_seq_;                ///< read_seq at the start of the measurement
+  std::uint32_t rcvq_space_ = 0;   ///< the most taken in one RTT so far
+  Instant rcvq_time_{};            ///< start of the measurement
+  std::uint32_t rcv_rtt_us_ = 0;   ///< receiver-side RTT from timestamps (0: none yet)
+  std::uint32_t rcv_rtt_tsecr_ = 0;  ///< TSecr of the last sample: one sample per echoed TSval
 
   // Loss recovery (RFC 5681 / RFC 6582) and RTT (RFC 6298).
   std::unique_ptr<CongestionControl> cc_;
@@ -193,11 +257,12 @@ class Connection final : public dispatch::StreamSink {
   std::uint32_t quickacks_;
 
   // Deadlines as data; the layer's wheel fires at the earliest.
-  std::optional<Instant> rto_at_;
-  std::optional<Instant> persist_at_;
-  std::optional<Instant> delack_at_;
-  std::optional<Instant> keepalive_at_;
-  std::optional<Instant> state_at_;  ///< connect timeout, FIN-WAIT-2 timeout or TIME-WAIT end
+  Deadline rto_at_;
+  Deadline persist_at_;
+  Deadline delack_at_;
+  Deadline keepalive_at_;
+  Deadline state_at_;  ///< connect timeout, FIN-WAIT-2 timeout or TIME-WAIT end
+  Deadline buf_idle_at_;  ///< free the storage of the rings that are still empty then
   std::uint32_t keepalive_sent_ = 0;
   Instant last_rx_{};
 };

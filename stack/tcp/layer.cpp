@@ -1,10 +1,15 @@
 #include "stack/tcp/layer.hpp"
 
 #include "stack/ip/ip_out.hpp"
+#include "stack/tcp/isn.hpp"
 
 namespace tunstack::tcp {
 
 using wire::TcpFlags;
+
+namespace {
+constexpr std::uint64_t kNanosPerSecond = 1'000'000'000;
+}  // namespace
 
 TcpLayer::TcpLayer(TcpConfig cfg, Instant origin, BufPool& pool, PacketOutput& out,
                    dispatch::Dispatcher& dispatcher, icmp::ErrorSender* errors)
@@ -15,7 +20,10 @@ TcpLayer::TcpLayer(TcpConfig cfg, Instant origin, BufPool& pool, PacketOutput& o
       dispatcher_(dispatcher),
       errors_(errors),
       wheel_(origin),
-      conns_(cfg.max_connections),
+      conns_(cfg.max_connections, hash_mix(cfg.secret ^ 0x64656d7578ULL)),  // keyed: clients pick ports
+      cookies_(cfg.secret),
+      challenge_tokens_(std::uint64_t{cfg.challenge_ack_limit} * kNanosPerSecond),
+      challenge_refill_(origin),
       last_now_(origin) {}
 
 TcpLayer::~TcpLayer() = default;
@@ -69,6 +77,9 @@ void TcpLayer::on_tcp(Instant now, const IpAddr& src, const IpAddr& dst, PacketB
     on_syn(now, t, seg);
     return;
   }
+  if (seg.flags.has(TcpFlags::ACK) && !seg.flags.has(TcpFlags::SYN) &&
+      accept_cookie(now, t, seg, view->payload()))
+    return;
   stats_.drop(DropReason::NoConnection);
   reply_rst(t, seg, RstReason::NoConnection);
 }
@@ -79,8 +90,10 @@ void TcpLayer::on_syn(Instant now, const FourTuple& t, const wire::TcpRepr& seg)
     return;
   }
   if (stats_.half_open >= cfg_.max_half_open) {
-    // The SYN queue is full; the client retries (SYN cookies are not implemented).
-    stats_.drop(DropReason::HalfOpenFull);
+    // The SYN queue is full: answer statelessly (RFC 4987 §3.6), or drop and let the client
+    // retry.
+    if (cfg_.syn_cookies) send_cookie_synack(now, t, seg);
+    else stats_.drop(DropReason::HalfOpenFull);
     return;
   }
   auto* slot = conns_.insert(t, std::make_unique<Connection>(*this, t, now, seg));
@@ -88,10 +101,16 @@ void TcpLayer::on_syn(Instant now, const FourTuple& t, const wire::TcpRepr& seg)
     stats_.drop(DropReason::TableFull);
     return;
   }
-  ++stats_.passive_opens;
   ++stats_.half_open;
-  stats_.active = conns_.size();
   Connection& c = **slot;
+  start(now, t, c);
+  if (c.dead()) erase(t);
+  else touch(c);
+}
+
+void TcpLayer::start(Instant now, const FourTuple& t, Connection& c) {
+  ++stats_.passive_opens;
+  stats_.active = conns_.size();
   dispatch::FlowInfo flow;
   flow.proto = dispatch::Proto::Tcp;
   flow.src = t.client;
@@ -99,8 +118,105 @@ void TcpLayer::on_syn(Instant now, const FourTuple& t, const wire::TcpRepr& seg)
   flow.inbound_tag = "tun";
   flow.id = next_flow_id_++;
   c.open(now, dispatcher_.route(flow), flow);
+}
+
+void TcpLayer::send_cookie_synack(Instant now, const FourTuple& t, const wire::TcpRepr& syn) {
+  const IpVersion v = t.client.addr.version();
+  const std::uint16_t client_mss = syn.options.mss.value_or(v == IpVersion::V4 ? 536 : 1220);
+  wire::TcpRepr r;
+  r.src_port = t.server.port;
+  r.dst_port = t.client.port;
+  r.seq = cookies_.make(t.client, t.server, syn.seq, SynCookies::mss_index(v, client_mss), now);
+  r.ack = syn.seq + 1;
+  r.flags = TcpFlags::SYN | TcpFlags::ACK;
+  r.options.mss = our_mss(v);
+  // Only with timestamps can the window scale and SACK-permitted survive (in TSval's low bits);
+  // the connection built from the ACK recomputes everything else exactly as Connection does.
+  if (cfg_.timestamps && syn.options.timestamps) {
+    SynCookies::TsBits bits;
+    if (cfg_.window_scale && syn.options.wscale) {
+      bits.wscale = syn.options.wscale;
+      r.options.wscale = rcv_window_shift(cfg_);
+    }
+    bits.sack = cfg_.sack && syn.options.sack_permitted;
+    r.options.sack_permitted = bits.sack;
+    const std::uint32_t ts = ts_clock(now, origin_, ts_offset(t.client, t.server, cfg_.secret));
+    r.options.timestamps = wire::TcpTimestamps{SynCookies::encode_ts(ts, bits), syn.options.timestamps->tsval};
+  }
+  // The window a new connection's SYN-ACK would carry (Connection's cookie constructor relies on
+  // it being the same): the initial buffer, unscaled.
+  r.window = static_cast<std::uint16_t>(std::min<std::uint32_t>(clamp_buf(cfg_.rcv_buf, cfg_), 0xffff));
+  PacketBuf p = pool_.alloc(0);
+  if (!p.valid()) {
+    stats_.drop(DropReason::NoBuffer);
+    return;
+  }
+  const std::size_t n = r.size();
+  r.emit(p.prepend(n), {}, t.server.addr, t.client.addr);
+  ++stats_.syncookies_sent;
+  ++stats_.segments_out;
+  last_cookie_ = now;
+  emit(std::move(p), t);
+}
+
+bool TcpLayer::accept_cookie(Instant now, const FourTuple& t, const wire::TcpRepr& seg, Bytes payload) {
+  // Only while cookies are in use (Linux's tcp_synq_no_recent_overflow): otherwise a stray ACK
+  // is just that, and blind guesses get no chance at all.
+  if (!cfg_.syn_cookies || !last_cookie_ || now - *last_cookie_ > 2 * SynCookies::kSlot) return false;
+  const SeqNum client_isn = seg.seq - 1;
+  const SeqNum iss = *seg.ack - 1;
+  const auto index = cookies_.check(t.client, t.server, client_isn, iss, now);
+  if (!index) {
+    ++stats_.syncookies_failed;
+    return false;
+  }
+  if (conns_.full()) {
+    stats_.drop(DropReason::TableFull);
+    return true;  // the client retries its ACK; the cookie stays valid for a while
+  }
+  SynInfo info;
+  info.irs = client_isn;
+  info.window = seg.window;
+  info.mss = SynCookies::mss_of(t.client.addr.version(), *index);
+  if (cfg_.timestamps && seg.options.timestamps) {
+    const SynCookies::TsBits bits = SynCookies::decode_ts(seg.options.timestamps->tsecr);
+    info.wscale = bits.wscale;
+    info.sack_permitted = bits.sack;
+    info.tsval = seg.options.timestamps->tsval;
+  }
+  auto* slot = conns_.insert(t, std::make_unique<Connection>(*this, t, now, info, iss));
+  if (slot == nullptr) {
+    stats_.drop(DropReason::TableFull);
+    return true;
+  }
+  ++stats_.syncookies_ok;
+  Connection& c = **slot;
+  start(now, t, c);
+  // The outbound connects in the background; the ACK (and any data on it) is processed now, so
+  // the client's bytes wait in the receive buffer until on_connected.
+  if (!c.dead()) c.on_segment(now, seg, payload);
   if (c.dead()) erase(t);
   else touch(c);
+  return true;
+}
+
+bool TcpLayer::allow_challenge_ack(Instant now) {
+  const std::uint64_t limit = cfg_.challenge_ack_limit;
+  if (limit != 0) {
+    const std::uint64_t cap = limit * kNanosPerSecond;
+    const Duration elapsed = std::min<Duration>(now - challenge_refill_, std::chrono::seconds(1));
+    if (elapsed > Duration{0}) {
+      challenge_tokens_ = std::min(cap, challenge_tokens_ + static_cast<std::uint64_t>(elapsed.count()) * limit);
+      challenge_refill_ = now;
+    }
+    if (challenge_tokens_ < kNanosPerSecond) {
+      ++stats_.challenge_acks_suppressed;
+      return false;
+    }
+    challenge_tokens_ -= kNanosPerSecond;
+  }
+  ++stats_.challenge_acks;
+  return true;
 }
 
 void TcpLayer::reply_rst(const FourTuple& t, const wire::TcpRepr& seg, RstReason why) {

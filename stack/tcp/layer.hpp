@@ -1,8 +1,10 @@
 #pragma once
 // The TCP engine's entry point: demultiplexes segments by 4-tuple into connections, opens a
 // connection for a SYN to any destination (the stack terminates every TCP flow on the TUN),
-// answers segments for no connection with RST (RFC 9293 §3.10.7.1), and drives all connection
-// deadlines from one TimerWheel. Sans-IO: the driver calls on_tcp(), poll() and next_deadline().
+// answers SYNs beyond the half-open cap with SYN cookies (RFC 4987, syncookie.hpp) and segments
+// for no connection with RST (RFC 9293 §3.10.7.1), keeps the layer-wide challenge-ACK budget
+// (RFC 5961 §7), and drives all connection deadlines from one TimerWheel. Sans-IO: the driver
+// calls on_tcp(), poll() and next_deadline().
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -16,6 +18,7 @@
 #include "stack/icmp/icmp_out.hpp"
 #include "stack/tcp/config.hpp"
 #include "stack/tcp/connection.hpp"
+#include "stack/tcp/syncookie.hpp"
 
 namespace tunstack::tcp {
 
@@ -41,6 +44,11 @@ class TcpLayer final : public TcpHandler {
   std::size_t connection_count() const { return conns_.size(); }
   /// The connection for a 4-tuple, or nullptr (for tests and introspection).
   Connection* find(const Endpoint& client, const Endpoint& server);
+  /// Calls f(Connection&) for every connection (introspection; do not open or close inside).
+  template <class F>
+  void for_each_connection(F&& f) {
+    conns_.for_each([&](const FourTuple&, std::unique_ptr<Connection>& c) { f(*c); });
+  }
 
   // Services for Connection.
   TcpStats& mutable_stats() { return stats_; }
@@ -59,10 +67,18 @@ class TcpLayer final : public TcpHandler {
   void leave_half_open() {
     if (stats_.half_open > 0) --stats_.half_open;
   }
+  /// RFC 5961 §7: takes one token of the layer-wide challenge-ACK budget; false (and counted)
+  /// when the budget is spent.
+  bool allow_challenge_ack(Instant now);
+  /// RFC 9293 §3.10.7.1: the RST answering `seg` (from the client of `t`).
+  void reply_rst(const FourTuple& t, const wire::TcpRepr& seg, RstReason why);
 
  private:
   void on_syn(Instant now, const FourTuple& t, const wire::TcpRepr& seg);
-  void reply_rst(const FourTuple& t, const wire::TcpRepr& seg, RstReason why);
+  void send_cookie_synack(Instant now, const FourTuple& t, const wire::TcpRepr& syn);
+  /// The client's ACK of a SYN cookie: true when it was one (the connection now exists).
+  bool accept_cookie(Instant now, const FourTuple& t, const wire::TcpRepr& seg, Bytes payload);
+  void start(Instant now, const FourTuple& t, Connection& c);
   void erase(const FourTuple& t);
 
   TcpConfig cfg_;
@@ -74,6 +90,11 @@ class TcpLayer final : public TcpHandler {
   TimerWheel wheel_;
   FlatMap<FourTuple, std::unique_ptr<Connection>, FourTupleHash> conns_;
   TcpStats stats_;
+  SynCookies cookies_;
+  std::optional<Instant> last_cookie_;  ///< when we last sent one: ACKs are checked until 2 slots later
+  // RFC 5961 §7 token bucket: tokens scaled by 1e9 (one token = one ACK) so refill is exact.
+  std::uint64_t challenge_tokens_ = 0;
+  Instant challenge_refill_{};
   Instant last_now_{};
   std::uint64_t next_flow_id_ = 1;
   std::uint16_t ip_ident_ = 1;

@@ -6,6 +6,7 @@
 
 #include "stack/ip/ip_out.hpp"
 #include "stack/tcp/connection.hpp"
+#include "stack/tcp/isn.hpp"
 #include "stack/tcp/layer.hpp"
 
 namespace tunstack::tcp {
@@ -21,10 +22,7 @@ std::uint32_t Connection::max_payload() const {
   return mss > opts + 16 ? mss - opts : 16;
 }
 
-std::uint32_t Connection::ts_now(Instant now) const {
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - layer_.origin()).count();
-  return static_cast<std::uint32_t>(ms) + ts_base_;
-}
+std::uint32_t Connection::ts_now(Instant now) const { return ts_clock(now, layer_.origin(), ts_base_); }
 
 bool Connection::send_segment(Instant now, TcpFlags flags, SeqNum seq, std::uint32_t len) {
   wire::TcpRepr r;
@@ -107,6 +105,19 @@ void Connection::send_rst(Instant now) {
   (void)send_segment(now, TcpFlags::RST | TcpFlags::ACK, snd_max_, 0);
 }
 
+void Connection::send_challenge_ack(Instant now) {
+  // RFC 5961 §7: challenge ACKs share one layer-wide budget, so a flood of spoofed RSTs/SYNs
+  // cannot turn the stack into an ACK amplifier.
+  if (!layer_.allow_challenge_ack(now)) return;
+  send_ack(now);
+}
+
+void Connection::abort_with_rst(Instant now, RstReason why) {
+  layer_.mutable_stats().rst(why);
+  send_rst(now);
+  close(true);
+}
+
 void Connection::schedule_ack(Instant now, bool immediately) {
   if (immediately || unacked_segments_ >= 2 || quickacks_ > 0) {
     if (quickacks_ > 0) --quickacks_;
@@ -116,7 +127,24 @@ void Connection::schedule_ack(Instant now, bool immediately) {
   if (!delack_at_) delack_at_ = now + layer_.config().delack_timeout;  // RFC 9293 §3.8.6.3
 }
 
-void Connection::arm_rto(Instant now) { rto_at_ = now + rtt_.rto(); }
+void Connection::arm_rto(Instant now) { rto_at_ = clamp_to_user_timeout(now + rtt_.rto()); }
+
+void Connection::note_unacked(Instant now) {
+  if (flight() == 0) unacked_since_ = now;  // the first unacknowledged byte leaves now
+}
+
+bool Connection::user_timed_out(Instant now) const {
+  const Duration ut = layer_.config().user_timeout;
+  return ut > Duration{0} && state_ != State::SynReceived && flight() > 0 && now - unacked_since_ >= ut;
+}
+
+Deadline Connection::clamp_to_user_timeout(Instant deadline) const {
+  // As Linux (tcp_clamp_rto_to_user_timeout): wake up when the user timeout ends rather than at
+  // the next, possibly much later, backed-off timer.
+  const Duration ut = layer_.config().user_timeout;
+  if (ut <= Duration{0} || state_ == State::SynReceived || flight() == 0) return deadline;
+  return std::min(deadline, unacked_since_ + ut);
+}
 
 void Connection::try_output(Instant now) {
   switch (state_) {
@@ -154,6 +182,7 @@ void Connection::try_output(Instant now) {
       timed_seq_ = snd_nxt_;
       timed_at_ = now;
     }
+    note_unacked(now);
     if (!send_segment(now, flags, snd_nxt_, len)) break;
     snd_nxt_ += len + (fin ? 1u : 0u);
     if (fin) fin_sent_ = true;
@@ -165,7 +194,7 @@ void Connection::try_output(Instant now) {
   if (snd_wnd_ == 0 && pending && snd_nxt_ == snd_una_ && !persist_at_) {
     Duration d = rtt_.rto();
     for (std::uint32_t i = 0; i < persist_backoff_ && d < layer_.config().rto_max; ++i) d *= 2;
-    persist_at_ = now + std::min(d, layer_.config().rto_max);
+    persist_at_ = clamp_to_user_timeout(now + std::min(d, layer_.config().rto_max));
   }
 }
 
@@ -195,10 +224,12 @@ void Connection::on_rto(Instant now) {
     return;
   }
   if (flight() == 0) return;
-  if (retries_ >= layer_.config().max_retries) {
-    layer_.mutable_stats().rst(RstReason::Timeout);
-    send_rst(now);
-    close(true);
+  // RFC 5482 / TCP_USER_TIMEOUT: when set, time (not the retry count) decides.
+  const bool give_up = layer_.config().user_timeout > Duration{0} ? user_timed_out(now)
+                                                                  : retries_ >= layer_.config().max_retries;
+  if (give_up) {
+    if (layer_.config().user_timeout > Duration{0}) ++layer_.mutable_stats().user_timeouts;
+    abort_with_rst(now, RstReason::Timeout);
     return;
   }
   ++retries_;
@@ -222,7 +253,14 @@ void Connection::on_persist(Instant now) {
     persist_backoff_ = 0;
     return;
   }
+  if (user_timed_out(now)) {
+    // The window stayed shut past the user timeout (Linux tcp_probe_timer).
+    ++layer_.mutable_stats().user_timeouts;
+    abort_with_rst(now, RstReason::Timeout);
+    return;
+  }
   ++layer_.mutable_stats().persist_probes;
+  note_unacked(now);
   // One byte beyond the closed window (RFC 9293 §3.8.6.1). snd_nxt stays put, snd_max covers the
   // byte so that the ACK of an accepted probe is acceptable.
   (void)send_segment(now, TcpFlags::ACK, snd_nxt_, 1);
@@ -233,10 +271,13 @@ void Connection::on_persist(Instant now) {
 
 void Connection::on_keepalive(Instant now) {
   if (state_ != State::Established) return;
-  if (keepalive_sent_ >= layer_.config().keepalive_probes) {
-    layer_.mutable_stats().rst(RstReason::Timeout);
-    send_rst(now);
-    close(true);
+  // With a user timeout, it bounds the silence instead of the probe count (as Linux).
+  const Duration ut = layer_.config().user_timeout;
+  const bool give_up = ut > Duration{0} ? keepalive_sent_ > 0 && now - last_rx_ >= ut
+                                        : keepalive_sent_ >= layer_.config().keepalive_probes;
+  if (give_up) {
+    if (ut > Duration{0}) ++layer_.mutable_stats().user_timeouts;
+    abort_with_rst(now, RstReason::Timeout);
     return;
   }
   ++keepalive_sent_;
@@ -251,6 +292,8 @@ void Connection::enter_time_wait(Instant now) {
   persist_at_.reset();
   keepalive_at_.reset();
   state_at_ = now + layer_.config().time_wait;
+  (void)rx_.release_if_empty();  // nothing more can arrive or leave
+  sbuf_.release();
 }
 
 void Connection::on_timer(Instant now) {
@@ -259,7 +302,13 @@ void Connection::on_timer(Instant now) {
     state_at_.reset();
     switch (state_) {
       case State::TimeWait:
-        close(false);
+        if (rx_.readable() > 0 && !session_done_ && retries_ < kMaxDrainLingers) {
+          // The session still has not taken the client's last bytes: wait a little longer.
+          ++retries_;
+          state_at_ = now + layer_.config().time_wait;
+          break;
+        }
+        close(rx_.readable() > 0);  // data still undelivered: abort rather than lose it quietly
         return;
       case State::SynPending:
       case State::SynReceived:
@@ -270,6 +319,11 @@ void Connection::on_timer(Instant now) {
         close(true);
         return;
       default:
+        if (!connected_) {
+          // Past the handshake (immediate SYN-ACK, SYN cookie) but the outbound never came up.
+          abort_with_rst(now, RstReason::Timeout);
+          return;
+        }
         break;
     }
   }
@@ -289,13 +343,20 @@ void Connection::on_timer(Instant now) {
   if (keepalive_at_ && now >= *keepalive_at_) {
     keepalive_at_.reset();
     on_keepalive(now);
+    if (dead()) return;
+  }
+  if (buf_idle_at_ && now >= *buf_idle_at_) {
+    buf_idle_at_.reset();
+    release_idle_buffers();
+    maybe_resume_reading();  // after a failed allocation (on_data) this is the retry
   }
 }
 
 std::optional<Instant> Connection::next_deadline() const {
-  std::optional<Instant> best;
-  for (const auto& d : {rto_at_, persist_at_, delack_at_, keepalive_at_, state_at_})
-    if (d && (!best || *d < *best)) best = d;
+  Instant best = Instant::max();
+  for (const Deadline d : {rto_at_, persist_at_, delack_at_, keepalive_at_, state_at_, buf_idle_at_})
+    if (d && *d < best) best = *d;
+  if (best == Instant::max()) return std::nullopt;
   return best;
 }
 

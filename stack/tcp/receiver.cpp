@@ -4,8 +4,8 @@
 
 namespace tunstack::tcp {
 
-Receiver::Receiver(std::uint32_t capacity, SeqNum first)
-    : ring_(capacity), read_seq_(first), rcv_nxt_(first), rcv_adv_(first) {}
+Receiver::Receiver(std::uint32_t capacity, SeqNum first, std::uint64_t* gauge)
+    : ring_(capacity, gauge), read_seq_(first), rcv_nxt_(first), rcv_adv_(first) {}
 
 RxResult Receiver::accept(SeqNum seq, Bytes payload) {
   RxResult r;
@@ -41,6 +41,10 @@ RxResult Receiver::accept(SeqNum seq, Bytes payload) {
       return r;
     }
   }
+  if (!ring_.reserve(readable() + off + payload.size())) {
+    r.dropped = r.no_memory = true;
+    return r;
+  }
   // The one copy of client payload: from the segment into the ring (delivery reads it in place).
   ring_.write_at(readable() + off, payload);
   if (off == 0) {
@@ -55,6 +59,13 @@ RxResult Receiver::accept(SeqNum seq, Bytes payload) {
     r.out_of_order = true;
   }
   return r;
+}
+
+bool Receiver::note_duplicate(SeqNum seq, SeqNum end) {
+  if (!(seq < rcv_nxt_)) return false;
+  dsack_ = {seq, seq_min(end, rcv_nxt_)};
+  dsack_pending_ = true;
+  return true;
 }
 
 void Receiver::add_range(SeqNum l, SeqNum rgt) {

@@ -20,6 +20,7 @@ struct RxResult {
   bool filled_hole = false;    ///< advanced past previously queued data (ACK at once)
   bool duplicate = false;      ///< all of it was already received (D-SACK)
   bool dropped = false;        ///< some of it did not fit (window or range table)
+  bool no_memory = false;      ///< the buffer could not grow: dropped, the client retransmits
 };
 
 /// Receive buffer and reassembly for one connection.
@@ -27,12 +28,15 @@ class Receiver {
  public:
   static constexpr std::size_t kMaxRanges = 8;  ///< out-of-order islands kept (more are dropped)
 
-  /// `first` is the sequence number of the first data byte (IRS + 1).
-  Receiver(std::uint32_t capacity, SeqNum first);
+  /// `first` is the sequence number of the first data byte (IRS + 1); `gauge` as in ByteRing.
+  Receiver(std::uint32_t capacity, SeqNum first, std::uint64_t* gauge = nullptr);
 
   SeqNum rcv_nxt() const { return rcv_nxt_; }
   /// Stores payload starting at `seq`; bytes outside [rcv_nxt, rcv_nxt + free) are cut off.
   RxResult accept(SeqNum seq, Bytes payload);
+  /// Reports [seq, end) as a duplicate (RFC 2883 D-SACK) without storing anything: for a segment
+  /// refused by the window test. False when none of it lies below rcv_nxt.
+  bool note_duplicate(SeqNum seq, SeqNum end);
 
   /// Bytes received in order and not yet handed to the session.
   std::uint32_t readable() const { return static_cast<std::uint32_t>(rcv_nxt_ - read_seq_); }
@@ -40,6 +44,22 @@ class Receiver {
   Bytes peek() const { return ring_.contiguous(0, readable()); }
   /// Marks n readable bytes as delivered: their space returns to the window.
   void consume(std::uint32_t n) { ring_.advance(n); read_seq_ += n; }
+
+  /// The first byte not yet handed to the session (Linux's copied_seq).
+  SeqNum read_seq() const { return read_seq_; }
+  /// Nothing buffered: no readable and no out-of-order bytes.
+  bool empty() const { return readable() == 0 && nranges_ == 0; }
+  std::uint32_t capacity() const { return static_cast<std::uint32_t>(ring_.capacity()); }
+  /// Bytes of ring storage held now.
+  std::size_t allocated() const { return ring_.allocated(); }
+  /// Raises the buffer size (receive-buffer auto-tuning); the window follows.
+  void grow_capacity(std::uint32_t capacity) { ring_.grow_capacity(capacity); }
+  /// Frees the ring storage when nothing is buffered; returns whether storage is now free.
+  bool release_if_empty() {
+    if (!empty()) return false;
+    ring_.release();
+    return true;
+  }
 
   /// Free space after rcv_nxt: the most we could advertise.
   std::uint32_t free_space() const { return static_cast<std::uint32_t>(ring_.capacity()) - readable(); }

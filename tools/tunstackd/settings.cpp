@@ -284,6 +284,18 @@ std::vector<SettingSpec> build_specs() {
   tcp("timestamps", "offer and accept timestamps (RFC 7323)", tcp_bool(&TcpConfig::timestamps));
   tcp("window_scale", "offer and accept window scaling (RFC 7323)", tcp_bool(&TcpConfig::window_scale));
   tcp("cc", "congestion control: newreno", tcp_cc());
+  tcp("rcv_buf_max", "receive buffer auto-tuning ceiling in bytes (= rcv_buf turns tuning off)",
+      tcp_uint(&TcpConfig::rcv_buf_max, 1024, kMaxWindow));
+  tcp("snd_buf_max", "send buffer ceiling in bytes (the buffer follows 2 x cwnd up to it)",
+      tcp_uint(&TcpConfig::snd_buf_max, 1024, kMaxWindow));
+  tcp("buf_idle_release", "free a connection's empty buffers after this idle time (0: at once)",
+      tcp_duration(&TcpConfig::buf_idle_release, milliseconds(0), minutes(10)));
+  tcp("user_timeout", "abort when sent data stays unacknowledged this long (0: max_retries decides)",
+      tcp_duration(&TcpConfig::user_timeout, milliseconds(0), hours(24)));
+  tcp("syn_cookies", "answer with SYN cookies when the SYN queue is full (RFC 4987)",
+      tcp_bool(&TcpConfig::syn_cookies));
+  tcp("challenge_ack_limit", "challenge ACKs per second, all connections together (RFC 5961 7; 0: no limit)",
+      tcp_uint(&TcpConfig::challenge_ack_limit, 0, 1u << 24));
 
   add("impair.rx", "--impair-rx", Kind::String,
       "impair packets from the TUN into the stack, e.g. \"loss=1% delay=20ms jitter=2ms seed=7\" "
@@ -431,6 +443,10 @@ std::optional<std::string> validate_tcp(const Settings& s) {
       return std::string(name) + " (" + bytes_text(v) + ") is outside tcp.min_buf..tcp.max_buf (" +
              bytes_text(t.min_buf) + ".." + bytes_text(t.max_buf) + ")";
   }
+  if (t.rcv_buf_max < t.rcv_buf || t.snd_buf_max < t.snd_buf)
+    return "tcp.rcv_buf_max / tcp.snd_buf_max must not be below tcp.rcv_buf / tcp.snd_buf (" +
+           bytes_text(t.rcv_buf_max) + " / " + bytes_text(t.snd_buf_max) + " vs " + bytes_text(t.rcv_buf) +
+           " / " + bytes_text(t.snd_buf) + ")";
   if (t.max_half_open > t.max_connections)
     return "tcp.max_half_open (" + std::to_string(t.max_half_open) + ") is above tcp.max_connections (" +
            std::to_string(t.max_connections) + ")";

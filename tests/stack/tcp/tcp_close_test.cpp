@@ -84,6 +84,19 @@ TEST_F(Close, OutOfOrderFinWaitsForTheData) {
   EXPECT_EQ(conn()->state(), State::CloseWait);
 }
 
+TEST_F(Close, ByteInTheFinsSequenceSlotIsNotData) {
+  established();
+  inject(seg(TcpFlags::ACK | TcpFlags::FIN, 1), "abc");
+  EXPECT_EQ(manual.session->shutdowns, 1);
+  (void)sent();
+  // A bogus segment whose byte sits where the FIN was: outside the window (below rcv_nxt, which
+  // counts the FIN), so it must be neither stored nor delivered after shutdown_write.
+  inject(seg(TcpFlags::ACK | TcpFlags::PSH, 4), "X");
+  EXPECT_EQ(manual.session->received, "abc");
+  EXPECT_EQ(conn()->recv_buffered(), 0u);
+  EXPECT_EQ(*sent_one().r.ack, client_isn + 5);
+}
+
 TEST_F(Close, ShutdownWaitsUntilTheSessionTookEverything) {
   established();
   manual.session->limit = 2;

@@ -26,7 +26,7 @@ TEST_F(Handshake, SynAckWaitsForTheOutboundAndNegotiatesEveryOption) {
   EXPECT_EQ(*sa.r.ack, client_isn + 1);
   EXPECT_EQ(sa.r.options.mss, std::optional<std::uint16_t>(1460));  // 1500 - 20 - 20
   ASSERT_TRUE(sa.r.options.wscale.has_value());
-  EXPECT_GT(*sa.r.options.wscale, 0);  // 256 KiB buffer needs scaling
+  EXPECT_GT(*sa.r.options.wscale, 0);  // the 4 MiB auto-tuning ceiling needs scaling
   EXPECT_TRUE(sa.r.options.sack_permitted);
   ASSERT_TRUE(sa.r.options.timestamps.has_value());
   EXPECT_EQ(sa.r.options.timestamps->tsecr, tsval);
@@ -142,9 +142,10 @@ TEST_F(Handshake, SegmentForNoConnectionGetsRst) {
   EXPECT_EQ(layer->connection_count(), 0u);
 }
 
-TEST_F(Handshake, HalfOpenCapDropsAndCounts) {
+TEST_F(Handshake, HalfOpenCapDropsAndCountsWithoutSynCookies) {
   TcpConfig c;
   c.max_half_open = 2;
+  c.syn_cookies = false;
   reset(c);
   for (std::uint16_t p = 1; p <= 3; ++p) {
     wire::TcpRepr s = syn();

@@ -1,6 +1,8 @@
-// Seeded in-memory network simulation: a scripted go-back-N client (no SACK, no window scaling)
-// talks to the TcpLayer through a lossy, duplicating, reordering link; the echo outbound sends
-// every byte back, so 2 MB cross each way and must arrive byte for byte, then both sides close.
+// Seeded in-memory network simulation: a scripted go-back-N client (no SACK; window scaling in
+// the "scaled" runs, which also let it keep up to 1 MiB in flight so buffer auto-tuning and ring
+// growth are exercised) talks to the TcpLayer through a lossy, duplicating, reordering link; the
+// echo outbound sends every byte back, so 2 MB cross each way and must arrive byte for byte,
+// then both sides close.
 #include <map>
 #include <queue>
 #include <random>
@@ -21,7 +23,8 @@ struct LinkParams {
 /// The simulation: see the file comment.
 class Sim {
  public:
-  Sim(std::uint32_t seed, LinkParams link, std::size_t bytes) : rng_(seed), link_(link) {
+  Sim(std::uint32_t seed, LinkParams link, std::size_t bytes, bool scaled = false)
+      : rng_(seed), link_(link), scaled_(scaled) {
     dispatcher_.target = echo_.get();
     layer_ = std::make_unique<TcpLayer>(TcpConfig{}, now_, pool_, capture_, dispatcher_);
     tx_.resize(bytes);
@@ -128,7 +131,10 @@ class Sim {
     r.flags = flags;
     if (flags.has(TcpFlags::ACK)) r.ack = rcv_nxt();
     r.window = 0xffff;
-    if (flags.has(TcpFlags::SYN)) r.options.mss = 1460;
+    if (flags.has(TcpFlags::SYN)) {
+      r.options.mss = 1460;
+      if (scaled_) r.options.wscale = 7;  // our window field then means 8 MiB
+    }
     std::string buf(r.size() + payload.size(), '\0');
     if (!payload.empty()) std::memcpy(buf.data() + r.size(), payload.data(), payload.size());
     r.emit(as_mut_bytes(buf.data(), r.size()), as_bytes(buf.data() + r.size(), payload.size()),
@@ -153,7 +159,8 @@ class Sim {
     if (!client_rto_ && (!fin_acked_)) client_rto_ = now_ + std::chrono::milliseconds(300);
   }
   void pump() {
-    while (nxt_ < tx_.size() && nxt_ - acked_ < std::min<std::size_t>(peer_wnd_, 64 * 1024)) {
+    const std::size_t most = scaled_ ? std::size_t{1} << 20 : 64 * 1024;
+    while (nxt_ < tx_.size() && nxt_ - acked_ < std::min<std::size_t>(peer_wnd_, most)) {
       const std::size_t len = std::min<std::size_t>({1400, tx_.size() - nxt_, peer_wnd_ - (nxt_ - acked_)});
       emit(TcpFlags::ACK | TcpFlags::PSH, iss_ + 1 + static_cast<std::uint32_t>(nxt_),
            std::string_view(tx_).substr(nxt_, len));
@@ -174,7 +181,8 @@ class Sim {
     if (r.flags.has(TcpFlags::SYN)) {
       irs_ = r.seq;
       established_ = true;
-      peer_wnd_ = r.window;
+      peer_shift_ = scaled_ && r.options.wscale ? *r.options.wscale : 0;
+      peer_wnd_ = r.window;  // never scaled in a SYN
       client_rto_.reset();
       emit(TcpFlags::ACK, iss_ + 1, {});
       pump();
@@ -191,7 +199,7 @@ class Sim {
         client_rto_.reset();
         if (acked_ < nxt_ || (fin_sent_ && !fin_acked_)) client_rto_ = now_ + std::chrono::milliseconds(300);
       }
-      peer_wnd_ = r.window;
+      peer_wnd_ = std::size_t{r.window} << peer_shift_;
     }
     bool ack = false;
     if (!payload.empty()) {
@@ -235,6 +243,8 @@ class Sim {
   std::size_t acked_ = 0;
   std::size_t nxt_ = 0;
   std::size_t peer_wnd_ = 0;
+  bool scaled_ = false;
+  std::uint8_t peer_shift_ = 0;
   bool fin_sent_ = false;
   bool fin_acked_ = false;
   std::string rx_;
@@ -265,6 +275,27 @@ TEST_P(TcpSimLossy, TwoMegabytesEachWayThroughLossReorderAndDuplication) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Seeds, TcpSimLossy, ::testing::Values(7u, 42u, 1234u));
+
+TEST(TcpSimScaled, CleanLinkGrowsTheBuffers) {
+  Sim sim(3, LinkParams{0.0, 0.0, 2, 2}, 4 << 20, true);
+  ASSERT_TRUE(sim.run(std::chrono::seconds(600))) << sim.describe();
+  EXPECT_TRUE(sim.echoed() == sim.sent_bytes());
+  EXPECT_GT(sim.stats().rcv_buf_grown, 0u);
+  EXPECT_GT(sim.stats().snd_buf_grown, 0u);
+  EXPECT_EQ(sim.stats().buffer_bytes, 0u);  // the connection is gone, and its rings with it
+}
+
+class TcpSimScaledLossy : public ::testing::TestWithParam<std::uint32_t> {};
+
+TEST_P(TcpSimScaledLossy, TwoMegabytesEachWayWithAutoTuningThroughLoss) {
+  Sim sim(GetParam(), LinkParams{0.02, 0.01, 1, 20}, 2 << 20, true);
+  ASSERT_TRUE(sim.run(std::chrono::seconds(3600))) << sim.describe();
+  EXPECT_TRUE(sim.echoed() == sim.sent_bytes());
+  EXPECT_GT(sim.stats().retransmits, 0u);
+  EXPECT_EQ(sim.connections(), 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Seeds, TcpSimScaledLossy, ::testing::Values(7u, 42u, 1234u));
 
 }  // namespace
 }  // namespace tunstack::tcp::testing
