@@ -310,12 +310,25 @@ void Connection::on_timer(Instant now) {
         }
         close(rx_.readable() > 0);  // data still undelivered: abort rather than lose it quietly
         return;
-      case State::SynPending:
+      case State::SynPending: {
+        // The outbound never connected and the client has seen nothing from us: tell it the
+        // destination is unreachable (an application gets EHOSTUNREACH instead of retrying
+        // SYNs into a silent gateway), as when the outbound itself reports a timeout.
+        ++layer_.mutable_stats().icmp_unreachable_requests;
+        dispatch::RemoteError why;
+        why.kind = dispatch::RemoteError::Kind::HostUnreachable;
+        why.remote = tuple_.server;
+        why.reporter = tuple_.server.addr;
+        layer_.send_unreachable(tuple_, irs_, why);
+        layer_.mutable_stats().rst(RstReason::Timeout);
+        close(true);
+        return;
+      }
       case State::SynReceived:
       case State::FinWait2:
-        // The outbound never connected, or the client never sent its FIN: give up.
+        // The client never completed the handshake, or never sent its FIN: give up.
         layer_.mutable_stats().rst(RstReason::Timeout);
-        if (state_ != State::SynPending) send_rst(now);
+        send_rst(now);
         close(true);
         return;
       default:

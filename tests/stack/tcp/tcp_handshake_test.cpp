@@ -93,6 +93,20 @@ TEST_F(Handshake, UnreachableOutboundSendsIcmp) {
   EXPECT_EQ(layer->connection_count(), 0u);
 }
 
+TEST_F(Handshake, SilentOutboundTimesOutWithIcmpNotRst) {
+  inject(syn());
+  advance(layer->config().connect_timeout - std::chrono::milliseconds(1));
+  EXPECT_TRUE(sent().empty());  // nothing while the outbound may still connect
+  advance(std::chrono::milliseconds(2));
+  auto v = sent();
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_FALSE(v[0].is_tcp);  // ICMP unreachable about the SYN, not a RST
+  EXPECT_EQ(v[0].dst, client.addr);
+  EXPECT_EQ(errors.stats().sent, 1u);
+  EXPECT_EQ(layer->connection_count(), 0u);
+  EXPECT_EQ(manual.aborts, 1);  // the outbound connect is abandoned
+}
+
 TEST_F(Handshake, RetransmittedSynGetsTheSameSynAck) {
   inject(syn());
   manual.sink->on_connected();
