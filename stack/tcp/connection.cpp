@@ -168,6 +168,14 @@ void Connection::on_segment(Instant now, const wire::TcpRepr& seg, Bytes payload
   if (state_ == State::Established && layer_.config().keepalive_idle > Duration{0})
     keepalive_at_ = now + layer_.config().keepalive_idle;
   try_output(now);
+  if (layer_.batching() && !rx_.has_ooo() && !dead()) {
+    layer_.defer_delivery(*this);  // one delivery and one ACK for the whole batch
+    return;
+  }
+  flush_deferred(now);
+}
+
+void Connection::flush_deferred(Instant now) {
   // Hand the bytes to the session first: the ACK then advertises the room they leave behind
   // (and a window update due after delivery is the same segment).
   deliver();

@@ -125,6 +125,10 @@ class Connection final : public dispatch::StreamSink {
 
   /// The TimerWheel node; the layer keeps it at next_deadline().
   Timer timer;
+  /// Queued on the layer's end-of-batch list (TcpLayer::begin_batch).
+  bool delivery_deferred = false;
+  /// The end of a batch: hands received bytes to the session and sends the ACK owed.
+  void flush_deferred(Instant now);
 
   // dispatch::StreamSink
   void on_connected() override;

@@ -24,9 +24,38 @@ TcpLayer::TcpLayer(TcpConfig cfg, Instant origin, BufPool& pool, PacketOutput& o
       cookies_(cfg.secret),
       challenge_tokens_(std::uint64_t{cfg.challenge_ack_limit} * kNanosPerSecond),
       challenge_refill_(origin),
-      last_now_(origin) {}
+      last_now_(origin) {
+  deferred_.reserve(256);  // a loop batch; growing past it is rare and amortised
+}
 
 TcpLayer::~TcpLayer() = default;
+
+void TcpLayer::defer_delivery(Connection& c) {
+  if (c.delivery_deferred) return;
+  c.delivery_deferred = true;
+  deferred_.push_back(&c);
+}
+
+void TcpLayer::end_batch() {
+  batching_ = false;
+  // Connections stay where they are in memory (the table holds unique_ptrs), and one
+  // connection's delivery cannot close another, so the list is walked as it stands; erase()
+  // takes a dead one off it.
+  for (std::size_t i = 0; i < deferred_.size(); ++i) {
+    Connection* c = deferred_[i];
+    if (c == nullptr) continue;  // erased after it was queued
+    c->delivery_deferred = false;
+    if (c->dead()) continue;
+    c->flush_deferred(last_now_);
+    if (c->dead()) {
+      deferred_[i] = nullptr;
+      erase(c->tuple());
+    } else {
+      touch(*c);
+    }
+  }
+  deferred_.clear();
+}
 
 std::uint16_t TcpLayer::our_mss(IpVersion v) const {
   const std::size_t overhead = ip::ip_header_len(v) + wire::kTcpMinHeaderLen;
@@ -268,6 +297,12 @@ void TcpLayer::touch(Connection& c) {
 
 void TcpLayer::erase(const FourTuple& t) {
   const FourTuple key = t;  // t may live inside the connection being destroyed
+  if (auto* slot = conns_.find(key); slot != nullptr && (*slot)->delivery_deferred) {
+    Connection* c = slot->get();
+    for (Connection*& d : deferred_)
+      if (d == c) d = nullptr;  // end_batch() skips it
+    c->delivery_deferred = false;
+  }
   conns_.erase(key);
   stats_.active = conns_.size();
 }

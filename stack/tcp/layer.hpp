@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <vector>
 
 #include "dispatch/dispatcher.hpp"
 #include "stack/core/flat_map.hpp"
@@ -38,6 +39,17 @@ class TcpLayer final : public TcpHandler {
   void poll(Instant now);
   /// When poll() should next be called.
   std::optional<Instant> next_deadline() const;
+
+  /// Batching, for drivers that hand over packets in batches (the TUN loop reads dozens per
+  /// wake-up): between begin_batch() and end_batch(), in-order bytes a connection receives are
+  /// handed to its session, and the ACK they call for is sent, once per connection at
+  /// end_batch() rather than once per segment. One large write to the outbound instead of one
+  /// per segment is what makes uploads cheap; the ACK then covers the whole batch (as a kernel
+  /// receiver with GRO does). Out-of-order arrivals are still answered at once (RFC 5681 §4.2:
+  /// the sender's loss detection counts on them). Without begin_batch() every segment is
+  /// handled completely inside on_tcp().
+  void begin_batch() { batching_ = true; }
+  void end_batch();
 
   const TcpStats& stats() const { return stats_; }
   const TcpConfig& config() const { return cfg_; }
@@ -72,6 +84,10 @@ class TcpLayer final : public TcpHandler {
   bool allow_challenge_ack(Instant now);
   /// RFC 9293 §3.10.7.1: the RST answering `seg` (from the client of `t`).
   void reply_rst(const FourTuple& t, const wire::TcpRepr& seg, RstReason why);
+  /// True inside begin_batch() / end_batch().
+  bool batching() const { return batching_; }
+  /// Queues `c` for its deferred delivery and ACK at end_batch() (once per batch).
+  void defer_delivery(Connection& c);
 
  private:
   void on_syn(Instant now, const FourTuple& t, const wire::TcpRepr& seg);
@@ -98,6 +114,8 @@ class TcpLayer final : public TcpHandler {
   Instant last_now_{};
   std::uint64_t next_flow_id_ = 1;
   std::uint16_t ip_ident_ = 1;
+  bool batching_ = false;
+  std::vector<Connection*> deferred_;  ///< connections with delivery pending until end_batch()
 };
 
 }  // namespace tunstack::tcp

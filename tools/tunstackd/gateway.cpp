@@ -65,13 +65,17 @@ Gateway::~Gateway() = default;
 
 void Gateway::on_tun_packets(std::span<PacketBuf> batch, Instant now) {
   host_in_.now = now;
+  tcp_.begin_batch();
   for (PacketBuf& p : batch) rx_.submit(now, std::move(p));
+  tcp_.end_batch();
   after_work(now);
 }
 
 void Gateway::on_timer(Instant now) {
   host_in_.now = now;
+  tcp_.begin_batch();
   rx_.poll(now);
+  tcp_.end_batch();
   host_.poll(now);
   udp_nat_.poll(now);
   ping_nat_.poll(now);

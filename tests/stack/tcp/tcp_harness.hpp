@@ -23,6 +23,7 @@ using wire::TcpFlags;
 class ManualSession final : public dispatch::StreamSession {
  public:
   std::size_t send(Bytes data) override {
+    ++sends;
     const std::size_t n = std::min(data.size(), limit - std::min(limit, received.size()));
     received.append(reinterpret_cast<const char*>(data.data()), n);  // NOLINT
     return n;
@@ -41,6 +42,7 @@ class ManualSession final : public dispatch::StreamSession {
 
   std::string received;
   std::size_t limit = ~std::size_t{0};
+  int sends = 0;  ///< send() calls
   int shutdowns = 0;
   int aborts = 0;
   int resumes = 0;

@@ -1,0 +1,56 @@
+// Batched delivery (TcpLayer::begin_batch / end_batch): in-order bytes of a batch reach the
+// session in one write and are acknowledged once; out-of-order arrivals are still answered at
+// once; a connection that dies inside the batch is skipped safely.
+#include "tests/stack/tcp/tcp_harness.hpp"
+
+namespace tunstack::tcp::testing {
+namespace {
+
+using Batch = TcpHarness;
+
+std::string chunk(char c) { return std::string(1000, c); }
+
+TEST_F(Batch, InOrderSegmentsAreDeliveredAndAckedOncePerBatch) {
+  established();
+  const int sends_before = manual.session->sends;
+  layer->begin_batch();
+  for (std::uint32_t i = 0; i < 8; ++i)
+    inject(seg(TcpFlags::ACK, 1 + i * 1000), chunk(static_cast<char>('a' + i)));
+  EXPECT_EQ(manual.session->received, "");  // nothing before the batch ends
+  EXPECT_TRUE(sent().empty());
+  layer->end_batch();
+  std::string want;
+  for (int i = 0; i < 8; ++i) want += chunk(static_cast<char>('a' + i));
+  EXPECT_EQ(manual.session->received, want);
+  EXPECT_EQ(manual.session->sends - sends_before, 1);  // one write for the whole batch
+  Seg ack = sent_one();                                // one ACK covering all of it
+  EXPECT_EQ(*ack.r.ack, client_isn + 1 + 8000);
+}
+
+TEST_F(Batch, OutOfOrderIsAnsweredAtOnceInsideABatch) {
+  established();
+  layer->begin_batch();
+  inject(seg(TcpFlags::ACK, 1 + 1000), chunk('b'));  // the first 1000 bytes are missing
+  Seg dup = sent_one();                               // immediate duplicate ACK with SACK
+  EXPECT_EQ(*dup.r.ack, client_isn + 1);
+  EXPECT_FALSE(dup.r.options.sack_blocks().empty());
+  inject(seg(TcpFlags::ACK, 1), chunk('a'));  // fills the hole
+  layer->end_batch();
+  EXPECT_EQ(manual.session->received, chunk('a') + chunk('b'));
+  Seg ack = sent().back();
+  EXPECT_EQ(*ack.r.ack, client_isn + 1 + 2000);
+}
+
+TEST_F(Batch, ConnectionResetInsideTheBatchIsSkipped) {
+  established();
+  layer->begin_batch();
+  inject(seg(TcpFlags::ACK, 1), chunk('a'));
+  inject(seg(TcpFlags::RST, 1 + 1000));  // exact-sequence RST: the connection closes
+  layer->end_batch();                     // must not touch the closed connection
+  advance(std::chrono::milliseconds(1));
+  EXPECT_EQ(layer->connection_count(), 0u);
+  EXPECT_EQ(manual.aborts, 1);
+}
+
+}  // namespace
+}  // namespace tunstack::tcp::testing
