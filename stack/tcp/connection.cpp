@@ -182,11 +182,24 @@ void Connection::flush_deferred(Instant now) {
   if (ack_now_ && !dead()) send_ack(now);
 }
 
+bool Connection::disordered_ack(const wire::TcpRepr& seg, Bytes payload, std::uint32_t age) const {
+  // As Linux's tcp_disordered_ack(): a pure duplicate ACK that was merely overtaken by a newer
+  // segment on a reordering path carries an older timestamp without being a replay; PAWS would
+  // drop it and with it the duplicate-ACK signal. Accept it when it is exactly at rcv_nxt,
+  // acknowledges nothing new, changes no window and is younger than one RTO (the peer's clock
+  // taken as 1 ms per tick, Linux's).
+  if (!payload.empty() || seg.flags.any(TcpFlags::SYN | TcpFlags::FIN) || !seg.ack) return false;
+  if (seg.seq != ack_value() || *seg.ack != snd_una_) return false;
+  if ((std::uint32_t{seg.window} << snd_wscale_) != snd_wnd_) return false;
+  const auto rto_ms = std::chrono::duration_cast<std::chrono::milliseconds>(rtt_.rto()).count();
+  return age <= static_cast<std::uint64_t>(rto_ms);
+}
+
 bool Connection::check_sequence(Instant now, const wire::TcpRepr& seg, Bytes payload) {
   // RFC 7323 §5.3 R1: PAWS, before the window test; RSTs are exempt (as Linux).
   if (ts_ok_ && seg.options.timestamps && !seg.flags.has(TcpFlags::RST)) {
     const auto delta = static_cast<std::int32_t>(seg.options.timestamps->tsval - ts_recent_);
-    if (delta < 0) {
+    if (delta < 0 && !disordered_ack(seg, payload, static_cast<std::uint32_t>(-delta))) {
       layer_.mutable_stats().drop(DropReason::Paws);
       send_ack(now);
       return false;

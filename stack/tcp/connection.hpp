@@ -144,6 +144,7 @@ class Connection final : public dispatch::StreamSink {
 
   // connection.cpp: segment arrival, RFC 9293 §3.10.7.4 steps.
   bool check_sequence(Instant now, const wire::TcpRepr& seg, Bytes payload);
+  bool disordered_ack(const wire::TcpRepr& seg, Bytes payload, std::uint32_t age) const;
   bool check_rst(const wire::TcpRepr& seg);
   bool check_syn(Instant now, const wire::TcpRepr& seg);
   bool process_ack(Instant now, const wire::TcpRepr& seg, Bytes payload);

@@ -168,6 +168,23 @@ TEST_F(Close, PawsDropsOldTimestamps) {
   EXPECT_EQ(manual.session->received, "fresh");
 }
 
+TEST_F(Close, ReorderedDuplicateAckIsNotAPawsDrop) {
+  established();
+  const std::string data(3000, 'r');
+  manual.sink->on_data({reinterpret_cast<const std::byte*>(data.data()), data.size()});
+  (void)sent();
+  const SeqNum una = conn()->snd_una();
+  tsval = 200;
+  inject(seg(TcpFlags::ACK, 1, una));  // a duplicate ACK: updates ts_recent to 200
+  tsval = 190;                          // ... overtaken by it on the path: older timestamp
+  inject(seg(TcpFlags::ACK, 1, una));
+  EXPECT_EQ(layer->stats().drops[static_cast<int>(DropReason::Paws)], 0u);
+  EXPECT_EQ(layer->stats().dup_acks_in, 2u);
+  // Old timestamps on anything else are still PAWS drops.
+  inject(seg(TcpFlags::ACK, 1, una + 1000));  // acknowledges new data
+  EXPECT_EQ(layer->stats().drops[static_cast<int>(DropReason::Paws)], 1u);
+}
+
 TEST_F(Close, OutOfWindowDataIsAckedNotDelivered) {
   established();
   inject(seg(TcpFlags::ACK, 0x20000000), "far");
