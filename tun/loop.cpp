@@ -309,6 +309,7 @@ Status<std::string> Loop::run(TunHandler& handler) {
       result = Err{"io_uring_enter: " + errno_text(-rc)};
       break;
     }
+    handler.after_wake(now());
     reap();
     deliver();
   }

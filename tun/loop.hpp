@@ -87,6 +87,9 @@ class TunHandler {
   /// posted hook of the iteration ran: socket callbacks may have changed the handler's state
   /// (new deadlines, deferred work), and this is where it brings the loop's deadline up to date.
   virtual void before_wait(Instant /*now*/) {}
+  /// Called once per loop iteration right after the wait, before any completion of it is
+  /// dispatched: the time at which this iteration's socket callbacks happen.
+  virtual void after_wake(Instant /*now*/) {}
 };
 
 /// One io_uring event loop; see the file comment.

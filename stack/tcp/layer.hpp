@@ -39,6 +39,11 @@ class TcpLayer final : public TcpHandler {
   void poll(Instant now);
   /// When poll() should next be called.
   std::optional<Instant> next_deadline() const;
+  /// The driver's clock moved on: outbound callbacks (StreamSink) that follow happen at `now`
+  /// (their timestamps, RTT samples and deadlines are taken from it). Fires no timer.
+  void advance_clock(Instant now) {
+    if (now > last_now_) last_now_ = now;
+  }
 
   /// Batching, for drivers that hand over packets in batches (the TUN loop reads dozens per
   /// wake-up): between begin_batch() and end_batch(), in-order bytes a connection receives are

@@ -32,6 +32,7 @@ class Gateway final : public tun::TunHandler {
   void on_tun_packets(std::span<PacketBuf> batch, Instant now) override;
   void on_timer(Instant now) override;
   void before_wait(Instant now) override;
+  void after_wake(Instant now) override { tcp_.advance_clock(now); }
 
   void visit_counters(const CounterVisitor& f) const;
   /// Writes all counters in Prometheus text format to `path` (atomically, via rename).

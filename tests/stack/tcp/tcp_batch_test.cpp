@@ -1,6 +1,7 @@
 // Batched delivery (TcpLayer::begin_batch / end_batch): in-order bytes of a batch reach the
 // session in one write and are acknowledged once; out-of-order arrivals are still answered at
-// once; a connection that dies inside the batch is skipped safely.
+// once; a connection that dies inside the batch is skipped safely. And the driver's clock
+// (TcpLayer::advance_clock) is what outbound callbacks run at.
 #include "tests/stack/tcp/tcp_harness.hpp"
 
 namespace tunstack::tcp::testing {
@@ -50,6 +51,21 @@ TEST_F(Batch, ConnectionResetInsideTheBatchIsSkipped) {
   advance(std::chrono::milliseconds(1));
   EXPECT_EQ(layer->connection_count(), 0u);
   EXPECT_EQ(manual.aborts, 1);
+}
+
+TEST_F(Batch, OutboundCallbacksRunAtTheDriversClock) {
+  established();
+  const std::string data(100, 'd');
+  manual.sink->on_data({reinterpret_cast<const std::byte*>(data.data()), data.size()});
+  const std::uint32_t t0 = sent_one().r.options.timestamps->tsval;
+  inject(seg(TcpFlags::ACK, 1));
+  (void)sent();
+  now += std::chrono::seconds(5);
+  layer->advance_clock(now);  // the loop woke up for a socket; no segment, no poll
+  manual.sink->on_data({reinterpret_cast<const std::byte*>(data.data()), data.size()});
+  const std::uint32_t t1 = sent_one().r.options.timestamps->tsval;
+  EXPECT_GE(t1 - t0, 4900u);  // timestamps in ms: the send happened 5 s later, not at t0
+  EXPECT_LE(t1 - t0, 5100u);
 }
 
 }  // namespace
