@@ -244,6 +244,23 @@ void Loop::arm(io_uring_sqe* s, Op* op) {
   ++inflight_;
 }
 
+bool Loop::arm_poll_multishot(int fd, unsigned events, Op* op) {
+  if (stopping_) return false;
+  io_uring_sqe* q = sqe();
+  if (q == nullptr) return false;
+  io_uring_prep_poll_multishot(q, fd, events);
+  arm(q, op);
+  return true;
+}
+
+bool Loop::cancel(Op* target, Op* done) {
+  io_uring_sqe* q = sqe();
+  if (q == nullptr) return false;
+  io_uring_prep_cancel64(q, reinterpret_cast<std::uintptr_t>(target), 0);
+  arm(q, done);
+  return true;
+}
+
 void Loop::push(RetryHook** head, RetryHook* hook) {
   if (hook->queued) return;
   hook->queued = true;

@@ -218,6 +218,14 @@ class Loop {
   io_uring_sqe* sqe();
   /// Tags `sqe` with `op` (its user_data) and counts it as in flight.
   void arm(io_uring_sqe* sqe, Op* op);
+  /// Arms a multishot poll of `fd` for `events`, completing to `op` on every wake-up of the fd
+  /// (edge-like: the owner reads until EAGAIN). False, with nothing armed, while the loop is
+  /// stopping or has no SQE: the owner retries later (retry_later).
+  bool arm_poll_multishot(int fd, unsigned events, Op* op);
+  /// Cancels the operation tagged `target` (by user_data: a hash lookup, where cancelling by fd
+  /// scans every request of the ring); the cancel's own completion goes to `done`. False when
+  /// no SQE could be had.
+  bool cancel(Op* target, Op* done);
   /// Calls hook->fn on a later iteration (after a short wait; see Config::starved_retry).
   void retry_later(RetryHook* hook);
   /// Calls hook->fn on the next iteration without waiting for a completion: the rest of a

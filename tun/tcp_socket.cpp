@@ -123,20 +123,13 @@ void TcpSocket::run_posted() {
 
 void TcpSocket::arm_poll() {
   if (closing_ || poll_armed_) return;
-  if (loop_.stopping()) {
-    loop_.retry_later(&poll_retry_);
-    return;
-  }
-  io_uring_sqe* q = loop_.sqe();
-  if (q == nullptr) {
-    loop_.retry_later(&poll_retry_);
-    return;
-  }
   // One multishot poll for the socket's whole life: a CQE on each wake-up of the socket (data,
   // FIN, error, or room to write after a short write). Wake-ups are edges, so the handler reads
   // until EAGAIN or asks for the rest with post_read().
-  io_uring_prep_poll_multishot(q, fd_, POLLIN | POLLOUT | POLLRDHUP | POLLERR | POLLHUP);
-  loop_.arm(q, &poll_op_);
+  if (!loop_.arm_poll_multishot(fd_, POLLIN | POLLOUT | POLLRDHUP | POLLERR | POLLHUP, &poll_op_)) {
+    loop_.retry_later(&poll_retry_);  // stopping, or no SQE: picked up on a later iteration
+    return;
+  }
   poll_armed_ = true;
   ++inflight_;
 }
@@ -193,14 +186,7 @@ void TcpSocket::close() {
   closing_ = true;
   loop_.cancel_retry(&poll_retry_);
   loop_.cancel_retry(&read_hook_);
-  if (poll_armed_) {
-    if (io_uring_sqe* q = loop_.sqe()) {
-      // Cancel by user_data (a hash lookup), not by fd (a scan of every request in the ring).
-      io_uring_prep_cancel64(q, reinterpret_cast<std::uintptr_t>(static_cast<Op*>(&poll_op_)), 0);
-      loop_.arm(q, &cancel_op_);
-      ++inflight_;
-    }
-  }
+  if (poll_armed_ && loop_.cancel(&poll_op_, &cancel_op_)) ++inflight_;
   finish_if_closed();
 }
 

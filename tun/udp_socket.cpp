@@ -216,20 +216,13 @@ Result<Endpoint, std::string> UdpSocket::local_endpoint() const {
 
 void UdpSocket::arm_poll() {
   if (closing_ || poll_armed_) return;
-  if (loop_.stopping()) {
-    loop_.retry_later(&poll_retry_);  // picked up when the loop runs again
-    return;
-  }
-  io_uring_sqe* q = loop_.sqe();
-  if (q == nullptr) {
-    loop_.retry_later(&poll_retry_);
-    return;
-  }
   // Multishot: a CQE each time the socket is woken (a datagram arrived, or an error was queued),
   // edge-like, so a drain runs until EAGAIN or hands the rest to the next iteration. An armed
   // poll checks the socket at once: datagrams already queued are not missed.
-  io_uring_prep_poll_multishot(q, fd_, POLLIN | POLLERR);
-  loop_.arm(q, &poll_op_);
+  if (!loop_.arm_poll_multishot(fd_, POLLIN | POLLERR, &poll_op_)) {
+    loop_.retry_later(&poll_retry_);  // stopping, or no SQE: picked up on a later iteration
+    return;
+  }
   poll_armed_ = true;
   ++inflight_;
 }
@@ -450,16 +443,9 @@ void UdpSocket::close() {
   closing_ = true;
   loop_.cancel_retry(&poll_retry_);
   loop_.cancel_retry(&drain_hook_);
-  if (poll_armed_) {
-    if (io_uring_sqe* q = loop_.sqe()) {
-      // Only the poll needs cancelling: sends complete on their own (a UDP send waits at most
-      // for send-buffer space). A cancel by user_data is a hash lookup, where cancelling by fd
-      // scans every request of the ring: with thousands of mappings that made closing O(n).
-      io_uring_prep_cancel64(q, reinterpret_cast<std::uintptr_t>(static_cast<Op*>(&poll_op_)), 0);
-      loop_.arm(q, &cancel_op_);
-      ++inflight_;
-    }
-  }
+  // Only the poll needs cancelling: sends complete on their own (a UDP send waits at most for
+  // send-buffer space).
+  if (poll_armed_ && loop_.cancel(&poll_op_, &cancel_op_)) ++inflight_;
   finish_if_closed();
 }
 

@@ -41,6 +41,10 @@ RxResult Receiver::accept(SeqNum seq, Bytes payload) {
       return r;
     }
   }
+  if (off > 0 && nranges_ == kMaxRanges && !touches_range(seq, end)) {
+    r.dropped = true;  // a new island with the table full: the client retransmits it later
+    return r;
+  }
   if (!ring_.reserve(readable() + off + payload.size())) {
     r.dropped = r.no_memory = true;
     return r;
@@ -81,15 +85,14 @@ void Receiver::add_range(SeqNum l, SeqNum rgt) {
     }
   }
   nranges_ = out;
-  if (nranges_ == kMaxRanges) {
-    // Forget the island farthest from rcv_nxt: the peer will retransmit it (it was SACKed, which
-    // RFC 2018 §8 allows the receiver to renege on).
-    std::size_t far = 0;
-    for (std::size_t i = 1; i < nranges_; ++i)
-      if (ranges_[i].left > ranges_[far].left) far = i;
-    ranges_[far] = ranges_[--nranges_];
-  }
+  // accept() refuses a new island when the table is full, so there is room here.
   ranges_[nranges_++] = {l, rgt, ++stamp_};
+}
+
+bool Receiver::touches_range(SeqNum l, SeqNum rgt) const {
+  for (std::size_t i = 0; i < nranges_; ++i)
+    if (!(ranges_[i].right < l || rgt < ranges_[i].left)) return true;
+  return false;
 }
 
 void Receiver::merge_into_rcv_nxt() {

@@ -26,7 +26,11 @@ struct RxResult {
 /// Receive buffer and reassembly for one connection.
 class Receiver {
  public:
-  static constexpr std::size_t kMaxRanges = 8;  ///< out-of-order islands kept (more are dropped)
+  /// Out-of-order islands kept. A segment that would start one more is dropped (and counted);
+  /// islands already held are never forgotten, because they have been SACKed and a sender that
+  /// sees SACKed data vanish (reneging, RFC 2018 §8) discards its whole scoreboard and waits
+  /// for a timeout.
+  static constexpr std::size_t kMaxRanges = 16;
 
   /// `first` is the sequence number of the first data byte (IRS + 1); `gauge` as in ByteRing.
   Receiver(std::uint32_t capacity, SeqNum first, std::uint64_t* gauge = nullptr);
@@ -78,6 +82,8 @@ class Receiver {
 
  private:
   void add_range(SeqNum l, SeqNum r);
+  /// True when [l, r) overlaps or touches an island already held.
+  bool touches_range(SeqNum l, SeqNum r) const;
   void merge_into_rcv_nxt();
 
   ByteRing ring_;

@@ -70,3 +70,29 @@ TEST_F(Batch, OutboundCallbacksRunAtTheDriversClock) {
 
 }  // namespace
 }  // namespace tunstack::tcp::testing
+
+namespace tunstack::tcp::testing {
+namespace {
+
+using Reassembly = TcpHarness;
+
+TEST_F(Reassembly, FullIslandTableDropsTheNewSegmentNotASackedIsland) {
+  established();
+  constexpr std::uint32_t kIslands = Receiver::kMaxRanges + 1;
+  auto block = [](std::uint32_t i) { return std::string(1000, static_cast<char>('A' + i % 26)); };
+  // Islands at odd kilobytes, holes at even ones: the last island does not fit the table.
+  for (std::uint32_t i = 0; i < kIslands; ++i) inject(seg(TcpFlags::ACK, 1 + (2 * i + 1) * 1000), block(2 * i + 1));
+  EXPECT_EQ(layer->stats().drops[static_cast<int>(DropReason::ReassemblyFull)], 1u);
+  (void)sent();
+  // The client retransmits the holes and the one refused island; every SACKed island must still
+  // be here (a receiver that forgot one would stall the stream at that gap).
+  for (std::uint32_t i = 0; i < kIslands; ++i) inject(seg(TcpFlags::ACK, 1 + 2 * i * 1000), block(2 * i));
+  inject(seg(TcpFlags::ACK, 1 + (2 * kIslands - 1) * 1000), block(2 * kIslands - 1));
+  std::string want;
+  for (std::uint32_t i = 0; i < 2 * kIslands; ++i) want += block(i);
+  EXPECT_EQ(manual.session->received.size(), want.size());
+  EXPECT_EQ(manual.session->received, want);
+}
+
+}  // namespace
+}  // namespace tunstack::tcp::testing
