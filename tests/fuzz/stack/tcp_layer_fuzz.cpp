@@ -303,7 +303,7 @@ wire::TcpRepr make_segment(FuzzedDataProvider& in, std::size_t i, Client& cl, co
   const std::uint8_t opts = in.ConsumeIntegral<std::uint8_t>();
   r.window = (opts & 128) ? in.ConsumeIntegral<std::uint16_t>() : std::uint16_t{0xffff};
   if (opts & 1) r.options.mss = in.ConsumeIntegralInRange<std::uint16_t>(0, 9000);
-  if (opts & 2) r.options.wscale = in.ConsumeIntegralInRange<std::uint8_t>(0, 15);
+  if (opts & 2) r.options.wscale = in.ConsumeIntegralInRange<std::uint8_t>(0, wire::kTcpMaxWindowShift);
   if (opts & 4) r.options.sack_permitted = true;
   if (opts & 8) {
     cl.ts += in.ConsumeIntegral<std::uint8_t>();
