@@ -73,4 +73,23 @@ Status<std::string> set_int(int fd, int level, int opt, int v, const char* what)
   return {};
 }
 
+Status<std::string> apply_outbound_options(int fd, const OutboundSockOptions& o) {
+  if (o.mark) {
+    if (auto st = set_int(fd, SOL_SOCKET, SO_MARK, static_cast<int>(*o.mark), "SO_MARK"); !st)
+      return Err{st.error() + " (SO_MARK needs CAP_NET_ADMIN)"};
+  }
+  if (!o.bind_device.empty()) {
+    if (::setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, o.bind_device.data(),
+                     static_cast<socklen_t>(o.bind_device.size())) < 0)
+      return Err{"SO_BINDTODEVICE '" + std::string(o.bind_device) + "': " + errno_text(errno)};
+  }
+  if (o.rcvbuf > 0) {
+    if (auto st = set_int(fd, SOL_SOCKET, SO_RCVBUF, o.rcvbuf, "SO_RCVBUF"); !st) return st;
+  }
+  if (o.sndbuf > 0) {
+    if (auto st = set_int(fd, SOL_SOCKET, SO_SNDBUF, o.sndbuf, "SO_SNDBUF"); !st) return st;
+  }
+  return {};
+}
+
 }  // namespace tunstack::tun

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "stack/core/addr.hpp"
 #include "stack/core/result.hpp"
@@ -28,5 +29,15 @@ std::optional<Endpoint> from_sockaddr(const void* sa, std::size_t len);
 
 /// setsockopt(fd, level, opt, int v); the error names `what`.
 Status<std::string> set_int(int fd, int level, int opt, int v, const char* what);
+
+/// The options every outbound socket takes from the daemon's configuration.
+struct OutboundSockOptions {
+  std::optional<std::uint32_t> mark;  ///< SO_MARK (policy routing; needs CAP_NET_ADMIN)
+  std::string_view bind_device;       ///< SO_BINDTODEVICE (empty: none)
+  int sndbuf = 0;                     ///< SO_SNDBUF when non-zero
+  int rcvbuf = 0;                     ///< SO_RCVBUF when non-zero
+};
+/// Applies `o` to `fd`; the error names the option and, where it helps, what it needs.
+Status<std::string> apply_outbound_options(int fd, const OutboundSockOptions& o);
 
 }  // namespace tunstack::tun

@@ -34,21 +34,8 @@ Status<std::string> TcpSocket::setup(const Config& cfg, const Endpoint& dst) {
   if (cfg.nodelay) {
     if (auto st = set_int(fd_, IPPROTO_TCP, TCP_NODELAY, 1, "TCP_NODELAY"); !st) return st;
   }
-  if (cfg.mark) {
-    if (auto st = set_int(fd_, SOL_SOCKET, SO_MARK, static_cast<int>(*cfg.mark), "SO_MARK"); !st)
-      return Err{st.error() + " (SO_MARK needs CAP_NET_ADMIN)"};
-  }
-  if (!cfg.bind_device.empty()) {
-    if (::setsockopt(fd_, SOL_SOCKET, SO_BINDTODEVICE, cfg.bind_device.data(),
-                     static_cast<socklen_t>(cfg.bind_device.size())) < 0)
-      return Err{"SO_BINDTODEVICE '" + cfg.bind_device + "': " + errno_text(errno)};
-  }
-  if (cfg.sndbuf > 0) {
-    if (auto st = set_int(fd_, SOL_SOCKET, SO_SNDBUF, cfg.sndbuf, "SO_SNDBUF"); !st) return st;
-  }
-  if (cfg.rcvbuf > 0) {
-    if (auto st = set_int(fd_, SOL_SOCKET, SO_RCVBUF, cfg.rcvbuf, "SO_RCVBUF"); !st) return st;
-  }
+  if (auto st = apply_outbound_options(fd_, {cfg.mark, cfg.bind_device, cfg.sndbuf, cfg.rcvbuf}); !st)
+    return st;
   if (cfg.syn_retries > 0) {
     if (auto st = set_int(fd_, IPPROTO_TCP, TCP_SYNCNT, cfg.syn_retries, "TCP_SYNCNT"); !st) return st;
   }

@@ -174,21 +174,8 @@ Status<std::string> UdpSocket::setup() {
     // On a dual-stack socket IPv4 ICMP errors are queued only with the IPv4-level option too.
     if (auto st = set_int(fd_, IPPROTO_IP, IP_RECVERR, 1, "IP_RECVERR"); !st) return st;
   }
-  if (cfg_.mark) {
-    if (auto st = set_int(fd_, SOL_SOCKET, SO_MARK, static_cast<int>(*cfg_.mark), "SO_MARK"); !st)
-      return Err{st.error() + " (SO_MARK needs CAP_NET_ADMIN)"};
-  }
-  if (!cfg_.bind_device.empty()) {
-    if (::setsockopt(fd_, SOL_SOCKET, SO_BINDTODEVICE, cfg_.bind_device.data(),
-                     static_cast<socklen_t>(cfg_.bind_device.size())) < 0)
-      return Err{"SO_BINDTODEVICE '" + cfg_.bind_device + "': " + errno_text(errno)};
-  }
-  if (cfg_.rcvbuf > 0) {
-    if (auto st = set_int(fd_, SOL_SOCKET, SO_RCVBUF, cfg_.rcvbuf, "SO_RCVBUF"); !st) return st;
-  }
-  if (cfg_.sndbuf > 0) {
-    if (auto st = set_int(fd_, SOL_SOCKET, SO_SNDBUF, cfg_.sndbuf, "SO_SNDBUF"); !st) return st;
-  }
+  if (auto st = apply_outbound_options(fd_, {cfg_.mark, cfg_.bind_device, cfg_.sndbuf, cfg_.rcvbuf}); !st)
+    return st;
   // Bound now, so that the local port is known before the first send (the NAT publishes it).
   Endpoint local = cfg_.bind.value_or(
       Endpoint{cfg_.family == Family::V4 ? IpAddr(Ip4Addr{}) : IpAddr(Ip6Addr{}), Port{0}});
