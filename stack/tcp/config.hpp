@@ -6,8 +6,23 @@
 
 #include "stack/core/counters.hpp"
 #include "stack/core/time.hpp"
+#include "stack/tcp/cc.hpp"
 
 namespace tunstack::tcp {
+
+/// Loss detection for the sender.
+enum class RecoveryMode : std::uint8_t {
+  Rack,     ///< RFC 8985 RACK-TLP over the SACK scoreboard (time-based; Linux's default)
+  Sack,     ///< RFC 6675 (DupThresh on the SACK scoreboard), no RACK, no TLP
+  NewReno,  ///< RFC 6582: duplicate ACKs only, SACK blocks ignored (today's behaviour)
+};
+
+/// When the sender paces its segments.
+enum class PacingMode : std::uint8_t {
+  Auto,  ///< only when the controller asks for a rate (BBR)
+  On,    ///< always: the controller's rate, else 2 x cwnd / srtt in slow start, 1.2 x after (Linux)
+  Off,   ///< never (a controller's rate is ignored)
+};
 
 /// Settings of the TCP engine; the defaults suit a desktop-sized TUN gateway.
 struct TcpConfig {
@@ -62,7 +77,15 @@ struct TcpConfig {
   bool sack = true;               ///< offer/accept SACK-permitted (RFC 2018)
   bool timestamps = true;         ///< offer/accept timestamps (RFC 7323)
   bool window_scale = true;       ///< offer/accept window scaling (RFC 7323)
-  std::string_view cc = "newreno";  ///< congestion control: "newreno"
+  std::string_view cc = "newreno";  ///< congestion control: a name of cc_algorithms()
+  /// Constants of the controllers (CUBIC's beta, C, fast convergence, HyStart++).
+  CcParams cc_params{};
+  RecoveryMode recovery = RecoveryMode::Rack;  ///< loss detection
+  bool prr = true;   ///< RFC 6937 Proportional Rate Reduction in recovery (else cwnd = ssthresh)
+  bool undo = true;  ///< undo spurious reductions: D-SACK (RFC 3708) and Eifel (RFC 3522)
+  bool tlp = true;   ///< RFC 8985 §7 tail loss probe (with recovery = rack)
+  PacingMode pacing = PacingMode::Auto;
+  std::uint32_t dupthresh = 3;  ///< RFC 6675 DupThresh (recovery = sack / newreno)
   std::uint64_t secret = 0x9e3779b97f4a7c15ULL;  ///< RFC 6528 key: the daemon sets a random one
   std::uint8_t hop_limit = 64;
 };
@@ -120,6 +143,18 @@ struct TcpStats {
   Counter user_timeouts = 0;      ///< aborts by user_timeout (also counted in rst_out timeout)
   Counter rcv_buf_grown = 0;      ///< receive-buffer auto-tuning steps
   Counter snd_buf_grown = 0;      ///< send-buffer auto-tuning steps
+  Counter recoveries = 0;         ///< fast recoveries entered (any loss detection)
+  Counter lost_segments = 0;      ///< segments marked lost (RACK, DupThresh or RTO)
+  Counter rack_reorder_timeouts = 0;  ///< RACK reordering timer expiries (RFC 8985 §6.2)
+  Counter tlp_probes = 0;         ///< tail loss probes sent (RFC 8985 §7)
+  Counter tlp_recoveries = 0;     ///< losses repaired by a probe alone (RFC 8985 §7.4)
+  Counter undos = 0;              ///< reductions undone as spurious (D-SACK / Eifel)
+  Counter spurious_rtos = 0;      ///< RTOs found spurious (Eifel, RFC 3522)
+  Counter sack_blocks_in = 0;     ///< SACK blocks received
+  Counter dsacks_in = 0;          ///< D-SACK blocks received (RFC 2883)
+  Counter sack_reneging = 0;      ///< the client dropped data it had SACKed (RFC 2018 §8)
+  Counter output_queue_full = 0;  ///< sends deferred because the TUN output queue was full
+  Counter output_no_buffer = 0;   ///< sends deferred because the packet pool was empty
   std::uint64_t active = 0;     ///< gauge: connections in the table
   std::uint64_t half_open = 0;  ///< gauge: not yet established
   std::uint64_t buffer_bytes = 0;  ///< gauge: bytes of send/receive ring storage allocated
@@ -165,6 +200,18 @@ struct TcpStats {
     f("tcp_user_timeouts", user_timeouts);
     f("tcp_rcv_buf_grown", rcv_buf_grown);
     f("tcp_snd_buf_grown", snd_buf_grown);
+    f("tcp_recoveries", recoveries);
+    f("tcp_lost_segments", lost_segments);
+    f("tcp_rack_reorder_timeouts", rack_reorder_timeouts);
+    f("tcp_tlp_probes", tlp_probes);
+    f("tcp_tlp_recoveries", tlp_recoveries);
+    f("tcp_undos", undos);
+    f("tcp_spurious_rtos", spurious_rtos);
+    f("tcp_sack_blocks_in", sack_blocks_in);
+    f("tcp_dsacks_in", dsacks_in);
+    f("tcp_sack_reneging", sack_reneging);
+    f("tcp_output_queue_full", output_queue_full);
+    f("tcp_output_no_buffer", output_no_buffer);
     f("tcp_active", active);
     f("tcp_half_open", half_open);
     f("tcp_buffer_bytes", buffer_bytes);

@@ -70,8 +70,11 @@ Connection::Connection(TcpLayer& layer, const FourTuple& tuple, Instant now, con
   snd_wnd_ = max_snd_wnd_ = syn.window;
   snd_wl1_ = syn.irs;
   const std::uint32_t mss = max_payload();
-  cc_ = make_cc(cfg.cc, cfg.initial_window_segments * mss);
-  if (!cc_) cc_ = std::make_unique<NewReno>(cfg.initial_window_segments * mss);
+  CcParams ccp = cfg.cc_params;
+  ccp.initial_cwnd = cfg.initial_window_segments * mss;
+  ccp.mss = mss;
+  cc_ = make_cc(cfg.cc, ccp);
+  if (!cc_) cc_ = make_cc("newreno", ccp);  // the daemon's settings refuse unknown names
   last_rx_ = now;
   unacked_since_ = now;
   // Auto-tuning starts from what an initial window could bring (Linux: 10 segments).
@@ -366,7 +369,7 @@ void Connection::process_new_ack(Instant now, const wire::TcpRepr& seg, SeqNum a
       in_recovery_ = false;
       inflation_ = 0;
       dupacks_ = 0;
-      cc_->on_recovery_exit();
+      cc_->on_recovery_exit(now);
     } else {
       inflation_ = (inflation_ > acked ? inflation_ - acked : 0) + (acked >= max_payload() ? max_payload() : 0);
       retransmit_first(now);
@@ -374,10 +377,11 @@ void Connection::process_new_ack(Instant now, const wire::TcpRepr& seg, SeqNum a
   } else {
     dupacks_ = 0;
   }
-  AckSample s;
+  RateSample s;
   s.now = now;
-  s.bytes_acked = acked;
-  s.in_flight = in_flight;
+  s.acked_sacked = acked;
+  s.prior_in_flight = in_flight;
+  s.in_flight = flight();
   s.mss = max_payload();
   s.rtt = sample;
   s.in_recovery = recovery_ack;  // the ACK ending recovery does not grow cwnd either

@@ -235,7 +235,7 @@ void Connection::on_rto(Instant now) {
   ++retries_;
   // RFC 5681 §3.1 (eq. 4) via the controller; RFC 6298 §5.4-5.6: back off and resend the
   // earliest unacknowledged segment (the rest follows as go-back-N while cwnd grows).
-  cc_->on_rto(flight(), max_payload());
+  cc_->on_rto(now, flight(), max_payload());
   rtt_.backoff();
   in_recovery_ = false;
   inflation_ = 0;

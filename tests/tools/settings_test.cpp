@@ -193,8 +193,8 @@ TEST(Settings, CongestionControlNameOutlivesTheSettings) {
     ASSERT_TRUE(apply_setting(s, "tcp.cc", std::string("newreno")).ok());
     copy = s;
   }
-  ASSERT_FALSE(tcp_cc_names().empty());
-  EXPECT_EQ(copy.tcp.cc.data(), tcp_cc_names()[0].data());  // static storage, not the Settings
+  ASSERT_FALSE(tcp::cc_algorithms().empty());
+  EXPECT_EQ(copy.tcp.cc.data(), tcp::cc_algorithms()[0].name.data());  // static storage, not the Settings
   EXPECT_EQ(copy.tcp.cc, "newreno");
 }
 

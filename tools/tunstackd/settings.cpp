@@ -108,14 +108,13 @@ Setter tcp_bool(bool TcpConfig::*field) {
           }};
 }
 
-// Congestion controllers the engine builds (stack/tcp/cc.cpp make_cc). tcp.cc points into this
-// array, whose storage is static: Settings can be copied freely.
-constexpr std::string_view kCcNames[] = {"newreno"};
-
+// Congestion controllers the engine builds (stack/tcp/cc_registry.cpp). tcp.cc points into the
+// registry's names, whose storage is static: Settings can be copied freely.
 Setter tcp_cc() {
   return {Kind::String, [](Settings& s, const std::string& v) -> std::optional<std::string> {
             std::string known;
-            for (std::string_view name : kCcNames) {
+            for (const tcp::CcAlgorithm& a : tcp::cc_algorithms()) {
+              const std::string_view name = a.name;
               if (v == name) {
                 s.tcp.cc = name;
                 return std::nullopt;
@@ -473,7 +472,5 @@ Status<std::string> validate(const Settings& s) {
   if (auto e = validate_impair(s)) return Err{*e};
   return {};
 }
-
-std::span<const std::string_view> tcp_cc_names() { return kCcNames; }
 
 }  // namespace tunstack::daemon

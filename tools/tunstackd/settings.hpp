@@ -37,7 +37,8 @@ struct Settings {
   nat::UdpNatConfig nat;
   // [tcp]
   /// The TCP engine's settings, ready to hand to TcpLayer: tcp.mtu follows tun.mtu, and tcp.cc
-  /// points at a static name from tcp_cc_names() (so copying Settings never leaves it dangling).
+  /// points at a static name from tcp::cc_algorithms() (so copying Settings never leaves it
+  /// dangling).
   tcp::TcpConfig tcp;
   // [impair]
   impair::ImpairConfig impair_rx;   ///< TUN -> stack: the client's packets (off by default)
@@ -82,8 +83,5 @@ Status<std::string> apply_setting(Settings& s, const std::string& key_or_flag, c
 /// Checks cross-field rules (e.g. idle timeout >= 2 min unless --allow-short-timeouts;
 /// tcp.rto_min <= tcp.rto_initial <= tcp.rto_max; buffers that hold at least one MTU).
 Status<std::string> validate(const Settings& s);
-
-/// The congestion controllers tcp.cc accepts (the engine's make_cc names).
-std::span<const std::string_view> tcp_cc_names();
 
 }  // namespace tunstack::daemon
