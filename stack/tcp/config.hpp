@@ -2,6 +2,7 @@
 // Configuration and counters of the TCP engine. Every limit has a safe default (STYLE rule 9).
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 #include "stack/core/counters.hpp"
@@ -88,6 +89,9 @@ struct TcpConfig {
   std::uint32_t dupthresh = 3;  ///< RFC 6675 DupThresh (recovery = sack / newreno)
   std::uint64_t secret = 0x9e3779b97f4a7c15ULL;  ///< RFC 6528 key: the daemon sets a random one
   std::uint8_t hop_limit = 64;
+  /// Tests only: every connection's ISS instead of the RFC 6528 one (e.g. near 2^32 to cross
+  /// the sequence wrap early). Unset in the daemon.
+  std::optional<std::uint32_t> fixed_iss;
 };
 
 /// A configured buffer size within [min_buf, max_buf].

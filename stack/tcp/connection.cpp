@@ -47,7 +47,9 @@ Connection::Connection(TcpLayer& layer, const FourTuple& tuple, Instant now, con
   timer.owner = this;
   // RFC 6528 §3 ISN (or the SYN cookie that stood for it); the connection's timestamp clock gets
   // its own random offset.
-  iss_ = cookie_iss ? *cookie_iss : make_isn(tuple.client, tuple.server, cfg.secret, now);
+  iss_ = cookie_iss ? *cookie_iss
+         : cfg.fixed_iss ? SeqNum{*cfg.fixed_iss}
+                         : make_isn(tuple.client, tuple.server, cfg.secret, now);
   snd_una_ = snd_nxt_ = snd_max_ = recover_ = iss_;
   ts_base_ = ts_offset(tuple.client, tuple.server, cfg.secret);
   last_ack_sent_ = rx_.rcv_nxt();

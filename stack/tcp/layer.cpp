@@ -286,6 +286,11 @@ void TcpLayer::emit(PacketBuf segment, const FourTuple& t) {
   out_.emit(std::move(segment));
 }
 
+void TcpLayer::on_output_room(Instant now) {
+  advance_clock(now);
+  // Filled in by the sender's output back-pressure (stack/tcp/sender).
+}
+
 void TcpLayer::touch(Connection& c) {
   if (c.dead()) {
     wheel_.schedule(c.timer, last_now_);  // reaped by the next poll()

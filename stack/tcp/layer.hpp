@@ -20,6 +20,7 @@
 #include "stack/tcp/config.hpp"
 #include "stack/tcp/connection.hpp"
 #include "stack/tcp/syncookie.hpp"
+#include "stack/tcp/trace.hpp"
 
 namespace tunstack::tcp {
 
@@ -55,6 +56,13 @@ class TcpLayer final : public TcpHandler {
   /// handled completely inside on_tcp().
   void begin_batch() { batching_ = true; }
   void end_batch();
+
+  /// The driver's output queue has room again (PacketOutput::room() was 0): connections that
+  /// stopped sending for it carry on.
+  void on_output_room(Instant now);
+  /// Where per-connection sender traces go (nullptr: none). Applies to connections created after.
+  void set_trace_sink(TraceSink* sink) { trace_ = sink; }
+  TraceSink* trace_sink() const { return trace_; }
 
   const TcpStats& stats() const { return stats_; }
   const TcpConfig& config() const { return cfg_; }
@@ -120,6 +128,7 @@ class TcpLayer final : public TcpHandler {
   std::uint64_t next_flow_id_ = 1;
   std::uint16_t ip_ident_ = 1;
   bool batching_ = false;
+  TraceSink* trace_ = nullptr;
   std::vector<Connection*> deferred_;  ///< connections with delivery pending until end_batch()
 };
 
