@@ -78,19 +78,36 @@ using Reassembly = TcpHarness;
 
 TEST_F(Reassembly, FullIslandTableDropsTheNewSegmentNotASackedIsland) {
   established();
-  constexpr std::uint32_t kIslands = Receiver::kMaxRanges + 1;
-  auto block = [](std::uint32_t i) { return std::string(1000, static_cast<char>('A' + i % 26)); };
-  // Islands at odd kilobytes, holes at even ones: the last island does not fit the table.
-  for (std::uint32_t i = 0; i < kIslands; ++i) inject(seg(TcpFlags::ACK, 1 + (2 * i + 1) * 1000), block(2 * i + 1));
+  // The island table grows with the window; only a client sending one-byte islands fills it.
+  const std::uint32_t islands = conn()->recv_capacity() / Receiver::kBytesPerRange + Receiver::kMaxRanges + 1;
+  auto byte = [](std::uint32_t i) { return std::string(1, static_cast<char>('A' + i % 26)); };
+  // Islands at odd offsets, holes at even ones: the last island does not fit the table.
+  for (std::uint32_t i = 0; i < islands; ++i) inject(seg(TcpFlags::ACK, 1 + 2 * i + 1), byte(2 * i + 1));
   EXPECT_EQ(layer->stats().drops[static_cast<int>(DropReason::ReassemblyFull)], 1u);
   (void)sent();
   // The client retransmits the holes and the one refused island; every SACKed island must still
   // be here (a receiver that forgot one would stall the stream at that gap).
-  for (std::uint32_t i = 0; i < kIslands; ++i) inject(seg(TcpFlags::ACK, 1 + 2 * i * 1000), block(2 * i));
-  inject(seg(TcpFlags::ACK, 1 + (2 * kIslands - 1) * 1000), block(2 * kIslands - 1));
+  for (std::uint32_t i = 0; i < islands; ++i) inject(seg(TcpFlags::ACK, 1 + 2 * i), byte(2 * i));
+  inject(seg(TcpFlags::ACK, 1 + 2 * islands - 1), byte(2 * islands - 1));
+  std::string want;
+  for (std::uint32_t i = 0; i < 2 * islands; ++i) want += byte(i);
+  EXPECT_EQ(manual.session->received.size(), want.size());
+  EXPECT_EQ(manual.session->received, want);
+}
+
+TEST_F(Reassembly, TwoHundredFullSizedIslandsAreAllKept) {
+  established();
+  // 200 islands of one full segment behind holes of one segment: far more than the 16 the
+  // receiver once kept, far fewer than its limit; none may be dropped.
+  constexpr std::uint32_t kIslands = 200;
+  constexpr std::uint32_t kSeg = 100;
+  auto block = [](std::uint32_t i) { return std::string(kSeg, static_cast<char>('a' + i % 26)); };
+  for (std::uint32_t i = 0; i < kIslands; ++i) inject(seg(TcpFlags::ACK, 1 + (2 * i + 1) * kSeg), block(2 * i + 1));
+  EXPECT_EQ(layer->stats().drops[static_cast<int>(DropReason::ReassemblyFull)], 0u);
+  (void)sent();
+  for (std::uint32_t i = 0; i < kIslands; ++i) inject(seg(TcpFlags::ACK, 1 + 2 * i * kSeg), block(2 * i));
   std::string want;
   for (std::uint32_t i = 0; i < 2 * kIslands; ++i) want += block(i);
-  EXPECT_EQ(manual.session->received.size(), want.size());
   EXPECT_EQ(manual.session->received, want);
 }
 
