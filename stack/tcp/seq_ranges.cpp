@@ -7,10 +7,13 @@ namespace tunstack::tcp {
 
 SeqRangeSet::Span SeqRangeSet::locate(SeqNum l, SeqNum r, std::size_t hint) const {
   // The entry touched last usually is the one this range extends (the client sends in order
-  // behind a hole): check it before searching.
+  // behind a hole), or the range starts a new island just past it (the next loss): check those
+  // before searching.
   std::size_t i;
   if (hint < n_ && (*this)[hint].right >= l && (hint == 0 || (*this)[hint - 1].right < l)) {
     i = hint;
+  } else if (hint < n_ && (*this)[hint].right < l && (hint + 1 == n_ || (*this)[hint + 1].right >= l)) {
+    i = hint + 1;
   } else {
     i = first_reaching(l, 0);
   }

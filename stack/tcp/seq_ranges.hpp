@@ -10,11 +10,12 @@
 //    of the window whether or not anything is missing (512 KiB for a 4 MiB window). The table
 //    costs 8 bytes per island actually held.
 //
-// Cost per segment: the common cases are O(1): a segment that extends the newest island (the
-// caller passes the index of the island it touched last as a hint) and popping the first island
-// when the first hole fills (the table is a circular array, so the front goes without moving the
-// rest). Other lookups are binary searches, O(log n). Only a new island below the newest one or
-// a filled hole other than the first moves entries, and then the smaller side of the table.
+// Cost per segment: the common cases are O(1): a segment that extends the newest island or
+// starts one just past it (the caller passes the index of the island it touched last as a
+// hint), and popping the first island when the first hole fills (the table is a circular array,
+// so the front goes without moving the rest). Other lookups are binary searches, O(log n). Only
+// a new island below the newest one or a filled hole other than the first moves entries, and
+// then those on the smaller side of it.
 //
 // Memory: storage is allocated on the first island, grows by doubling (never per segment:
 // at most log2(limit / 16) times between two releases) and never beyond the caller's limit on the
