@@ -89,6 +89,7 @@ void Connection::buffers_maybe_idle(Instant now) {
 void Connection::release_idle_buffers() {
   (void)rx_.release_if_empty();
   if (sbuf_len_ == 0) sbuf_.release();
+  sb_.release_if_empty();
 }
 
 }  // namespace tunstack::tcp

@@ -50,7 +50,7 @@ Connection::Connection(TcpLayer& layer, const FourTuple& tuple, Instant now, con
   iss_ = cookie_iss ? *cookie_iss
          : cfg.fixed_iss ? SeqNum{*cfg.fixed_iss}
                          : make_isn(tuple.client, tuple.server, cfg.secret, now);
-  snd_una_ = snd_nxt_ = snd_max_ = recover_ = iss_;
+  snd_una_ = snd_nxt_ = snd_max_ = recover_ = tlp_end_ = iss_;
   ts_base_ = ts_offset(tuple.client, tuple.server, cfg.secret);
   last_ack_sent_ = rx_.rcv_nxt();
   // RFC 9293 §3.7.1: the peer's MSS, or the default when the option is absent (536 / 1220).
@@ -67,6 +67,7 @@ Connection::Connection(TcpLayer& layer, const FourTuple& tuple, Instant now, con
   if (cfg.timestamps && syn.tsval) {          // RFC 7323 §3.2
     ts_ok_ = true;
     ts_recent_ = *syn.tsval;
+    ts_recent_stamp_ = now;
   }
   // RFC 9293 §3.10.7.2: the window in a SYN is never scaled.
   snd_wnd_ = max_snd_wnd_ = syn.window;
@@ -99,6 +100,8 @@ Connection::~Connection() {
 }
 
 void Connection::open(Instant now, dispatch::Outbound& outbound, const dispatch::FlowInfo& flow) {
+  flow_id_ = flow.id;
+  if (TraceSink* sink = layer_.trace_sink(); sink && sink->select(flow.id, tuple_.client, tuple_.server)) trace_ = sink;
   session_ = outbound.open_stream(flow, *this);
   if (!session_) {
     // The outbound does not carry streams: refuse like a closed port.
@@ -204,7 +207,7 @@ bool Connection::check_sequence(Instant now, const wire::TcpRepr& seg, Bytes pay
   // RFC 7323 §5.3 R1: PAWS, before the window test; RSTs are exempt (as Linux).
   if (ts_ok_ && seg.options.timestamps && !seg.flags.has(TcpFlags::RST)) {
     const auto delta = static_cast<std::int32_t>(seg.options.timestamps->tsval - ts_recent_);
-    if (delta < 0 && !disordered_ack(seg, payload, static_cast<std::uint32_t>(-delta))) {
+    if (delta < 0 && !ts_recent_stale(now) && !disordered_ack(seg, payload, static_cast<std::uint32_t>(-delta))) {
       layer_.mutable_stats().drop(DropReason::Paws);
       send_ack(now);
       return false;
@@ -242,7 +245,7 @@ bool Connection::check_sequence(Instant now, const wire::TcpRepr& seg, Bytes pay
   // window is zero (or the peer's data ran past it): process the ACK field of a segment at or
   // beyond rcv_nxt (RFC 5961 §5.2 still vets it), else its sender could deadlock against us.
   if (seg.seq >= rcv_nxt && seg.flags.has(TcpFlags::ACK) && state_ != State::SynReceived) {
-    if (process_ack(now, seg, {})) try_output(now);  // the ACK may have opened room to send
+    if (process_ack(now, seg, {}, false)) try_output(now);  // the ACK may have opened room to send
   }
   if (!dead()) send_ack(now);
   return false;
@@ -265,7 +268,7 @@ bool Connection::check_syn(Instant now, const wire::TcpRepr&) {
   return false;
 }
 
-bool Connection::process_ack(Instant now, const wire::TcpRepr& seg, Bytes payload) {
+bool Connection::process_ack(Instant now, const wire::TcpRepr& seg, Bytes payload, bool may_be_dupack) {
   const SeqNum ack = *seg.ack;
   if (state_ == State::SynReceived) {
     // RFC 9293 §3.10.7.4 step 5, SYN-RECEIVED: an acceptable ACK establishes the connection;
@@ -292,16 +295,15 @@ bool Connection::process_ack(Instant now, const wire::TcpRepr& seg, Bytes payloa
     send_challenge_ack(now);
     return false;
   }
-  update_ts_recent(seg);
-  const std::uint32_t old_wnd = snd_wnd_;
-  if (ack > snd_una_) {
-    process_new_ack(now, seg, ack);
+  update_ts_recent(now, seg);
+  // RFC 5681 §2: a duplicate ACK carries no data, no SYN/FIN, the same window, and arrived
+  // in window (an out-of-window segment's ACK field is processed but never counted).
+  const bool dupack = may_be_dupack && ack == snd_una_ && payload.empty() &&
+                      !seg.flags.any(TcpFlags::SYN | TcpFlags::FIN) &&
+                      (static_cast<std::uint32_t>(seg.window) << snd_wscale_) == snd_wnd_;
+  if (ack >= snd_una_ && state_ != State::SynReceived) {
+    sender_on_ack(now, seg, ack, dupack);
     if (dead()) return false;
-  } else if (ack == snd_una_ && payload.empty() &&
-             !seg.flags.any(TcpFlags::SYN | TcpFlags::FIN) &&
-             (static_cast<std::uint32_t>(seg.window) << snd_wscale_) == old_wnd && snd_nxt_ > snd_una_) {
-    // RFC 5681 §2: a duplicate ACK.
-    process_dup_ack(now);
   }
   // RFC 9293 §3.10.7.4 step 5: window update when the segment is newer (SND.WL1/SND.WL2).
   if (snd_wl1_ < seg.seq || (snd_wl1_ == seg.seq && snd_wl2_ <= ack)) {
@@ -340,88 +342,15 @@ bool Connection::process_ack(Instant now, const wire::TcpRepr& seg, Bytes payloa
   return true;
 }
 
-void Connection::process_new_ack(Instant now, const wire::TcpRepr& seg, SeqNum ack) {
-  std::uint32_t acked = static_cast<std::uint32_t>(ack - snd_una_);
-  const std::uint32_t in_flight = flight();
-  // Drop acknowledged bytes from the send buffer (the SYN and FIN take sequence space only).
-  const std::int32_t past_start = ack - sbuf_start();
-  const std::uint32_t data_acked =
-      past_start > 0 ? std::min(static_cast<std::uint32_t>(past_start), sbuf_len_) : 0;
-  sbuf_.advance(data_acked);
-  sbuf_len_ -= data_acked;
-  snd_una_ = ack;
-  if (snd_nxt_ < snd_una_) snd_nxt_ = snd_una_;
-  retries_ = 0;
-  unacked_since_ = now;  // progress: the user timeout counts from here
-  // RTT: timestamps when both sides use them (RFC 7323 §4.1), else the one timed segment, never
-  // a retransmitted one (Karn; timing_ is cleared on retransmission).
-  Duration sample{-1};
-  if (ts_ok_ && seg.options.timestamps && seg.options.timestamps->tsecr != 0) {
-    const std::uint32_t ms = ts_now(now) - seg.options.timestamps->tsecr;
-    if (ms < 600000) sample = std::chrono::milliseconds(ms);
-  } else if (timing_ && ack > timed_seq_) {
-    sample = now - timed_at_;
-  }
-  if (timing_ && ack > timed_seq_) timing_ = false;
-  if (sample >= Duration{0}) rtt_.sample(sample);
-  // RFC 6582 §3.2 steps 3 and 5: full or partial ACK during fast recovery.
-  const bool recovery_ack = in_recovery_;
-  if (in_recovery_) {
-    if (ack >= recover_) {
-      in_recovery_ = false;
-      inflation_ = 0;
-      dupacks_ = 0;
-      cc_->on_recovery_exit(now);
-    } else {
-      inflation_ = (inflation_ > acked ? inflation_ - acked : 0) + (acked >= max_payload() ? max_payload() : 0);
-      retransmit_first(now);
-    }
-  } else {
-    dupacks_ = 0;
-  }
-  RateSample s;
-  s.now = now;
-  s.acked_sacked = acked;
-  s.prior_in_flight = in_flight;
-  s.in_flight = flight();
-  s.mss = max_payload();
-  s.rtt = sample;
-  s.in_recovery = recovery_ack;  // the ACK ending recovery does not grow cwnd either
-  cc_->on_ack(s);
-  if (!in_recovery_) snd_buf_expand();
-  // RFC 6298 §5.2/5.3: stop the timer when everything is acked, restart it otherwise.
-  if (flight() == 0) rto_at_.reset();
-  else arm_rto(now);
-  if (data_acked > 0 && sbuf_len_ == 0) buffers_maybe_idle(now);
-  maybe_resume_reading();
-}
-
-void Connection::process_dup_ack(Instant now) {
-  ++layer_.mutable_stats().dup_acks_in;
-  ++dupacks_;
-  const std::uint32_t mss = max_payload();
-  if (in_recovery_) {
-    inflation_ += mss;  // RFC 6582 §3.2 step 4 (RFC 5681 §3.2 step 4)
-    return;
-  }
-  // RFC 6582 §3.2 step 2: the third duplicate starts fast retransmit unless it is from before
-  // the last recovery point.
-  if (dupacks_ == 3 && snd_una_ - 1 >= recover_) {
-    in_recovery_ = true;
-    recover_ = snd_max_;
-    cc_->on_congestion(now, flight(), mss);
-    inflation_ = 3 * mss;
-    ++layer_.mutable_stats().fast_retransmits;
-    retransmit_first(now);
-  }
-}
-
-void Connection::update_ts_recent(const wire::TcpRepr& seg) {
+void Connection::update_ts_recent(Instant now, const wire::TcpRepr& seg) {
   // RFC 7323 §4.3 (as corrected by Linux): keep the newest timestamp of a segment that covers
   // the last ACK we sent.
   if (!ts_ok_ || !seg.options.timestamps) return;
   const std::uint32_t tsval = seg.options.timestamps->tsval;
-  if (seg.seq <= last_ack_sent_ && static_cast<std::int32_t>(tsval - ts_recent_) >= 0) ts_recent_ = tsval;
+  if (seg.seq <= last_ack_sent_ && (static_cast<std::int32_t>(tsval - ts_recent_) >= 0 || ts_recent_stale(now))) {
+    ts_recent_ = tsval;
+    ts_recent_stamp_ = now;
+  }
 }
 
 void Connection::process_text(Instant now, const wire::TcpRepr& seg, Bytes payload) {
@@ -470,6 +399,7 @@ void Connection::process_fin(Instant now) {
 void Connection::enter_established(Instant now) {
   state_ = State::Established;
   snd_una_ = snd_una_ + 1 > snd_max_ ? snd_max_ : snd_una_ + 1;  // our SYN is acknowledged
+  syn_acked_ = true;
   if (snd_nxt_ < snd_una_) snd_nxt_ = snd_una_;
   // The handshake timer ends; without the outbound yet (immediate SYN-ACK or SYN cookie) the
   // connect timeout keeps running.
@@ -481,6 +411,7 @@ void Connection::enter_established(Instant now) {
     timing_ = false;
   }
   ++layer_.mutable_stats().established;
+  trace(now, TraceEvent::Established, 0, 0, rtt_.has_sample() ? rtt_.srtt() : Duration{-1});
   leave_half_open();
   if (fin_queued_) state_ = State::FinWait1;  // the remote closed before the handshake ended
   if (layer_.config().keepalive_idle > Duration{0}) keepalive_at_ = now + layer_.config().keepalive_idle;
@@ -532,11 +463,20 @@ void Connection::close(bool abort_session) {
   delack_at_.reset();
   keepalive_at_.reset();
   state_at_.reset();
+  tlp_at_.reset();
+  reo_at_.reset();
+  send_at_.reset();
+  sws_at_.reset();
   if (abort_session && session_ && !session_done_) {
     session_done_ = true;
     session_->abort();
   }
   ++layer_.mutable_stats().closed;
+  if (trace_ != nullptr) {
+    trace(layer_.last_now(), TraceEvent::Closed, 0, 0, Duration{-1});
+    trace_->end(flow_id_);
+    trace_ = nullptr;
+  }
 }
 
 void Connection::leave_half_open() {

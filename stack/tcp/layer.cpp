@@ -286,9 +286,29 @@ void TcpLayer::emit(PacketBuf segment, const FourTuple& t) {
   out_.emit(std::move(segment));
 }
 
+void TcpLayer::block_on_output(Connection& c) {
+  if (c.output_blocked) return;
+  c.output_blocked = true;
+  ++stats_.output_queue_full;
+  output_blocked_.push_back(c.tuple());
+}
+
 void TcpLayer::on_output_room(Instant now) {
   advance_clock(now);
-  // Filled in by the sender's output back-pressure (stack/tcp/sender).
+  // Connections resume in the order they stopped; one that finds the queue full again goes
+  // back on the list (a fresh one: swap first).
+  std::vector<FourTuple> waiting;
+  waiting.swap(output_blocked_);
+  for (const FourTuple& t : waiting) {
+    if (out_.room() == 0) {
+      output_blocked_.push_back(t);
+      continue;
+    }
+    auto* c = conns_.find(t);
+    if (c == nullptr || !*c) continue;
+    (*c)->on_output_room(now);
+    touch(**c);
+  }
 }
 
 void TcpLayer::touch(Connection& c) {

@@ -97,6 +97,10 @@ class TcpLayer final : public TcpHandler {
   bool allow_challenge_ack(Instant now);
   /// RFC 9293 §3.10.7.1: the RST answering `seg` (from the client of `t`).
   void reply_rst(const FourTuple& t, const wire::TcpRepr& seg, RstReason why);
+  /// Packets the output can take now (PacketOutput::room).
+  std::size_t output_room() const { return out_.room(); }
+  /// Queues `c` until on_output_room (once; counted).
+  void block_on_output(Connection& c);
   /// True inside begin_batch() / end_batch().
   bool batching() const { return batching_; }
   /// Queues `c` for its deferred delivery and ACK at end_batch() (once per batch).
@@ -129,6 +133,7 @@ class TcpLayer final : public TcpHandler {
   std::uint16_t ip_ident_ = 1;
   bool batching_ = false;
   TraceSink* trace_ = nullptr;
+  std::vector<FourTuple> output_blocked_;  ///< connections waiting for output room
   std::vector<Connection*> deferred_;  ///< connections with delivery pending until end_batch()
 };
 

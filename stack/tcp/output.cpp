@@ -1,7 +1,7 @@
-// Output and timers of a connection: segment construction (one copy of payload, from the send
-// ring into the packet; headers prepended in its headroom), the sender's window/cwnd/SWS logic,
-// RTO with backoff (RFC 6298), fast retransmit (RFC 5681/6582), zero-window probes, delayed
-// ACKs, keepalive and TIME-WAIT.
+// Segments and timers of a connection: segment construction (one copy of payload, from the send
+// ring into the packet; headers prepended in its headroom), the ACK policy, zero-window probes,
+// delayed ACKs, keepalive, TIME-WAIT and the dispatch of every deadline. What data leaves and
+// when is the sender's (sender.cpp).
 #include <algorithm>
 
 #include "stack/ip/ip_out.hpp"
@@ -146,108 +146,6 @@ Deadline Connection::clamp_to_user_timeout(Instant deadline) const {
   return std::min(deadline, unacked_since_ + ut);
 }
 
-void Connection::try_output(Instant now) {
-  switch (state_) {
-    case State::Established:
-    case State::CloseWait:
-    case State::FinWait1:
-    case State::Closing:
-    case State::LastAck:
-      break;
-    default:
-      return;
-  }
-  const std::uint32_t mss = max_payload();
-  for (;;) {
-    const SeqNum end = data_end();
-    const std::uint32_t remaining = end > snd_nxt_ ? static_cast<std::uint32_t>(end - snd_nxt_) : 0;
-    const std::uint32_t wnd = std::min(snd_wnd_, cc_->cwnd() + inflation_);
-    const auto outstanding = static_cast<std::uint32_t>(snd_nxt_ - snd_una_);
-    const std::uint32_t usable = wnd > outstanding ? wnd - outstanding : 0;
-    const std::uint32_t len = std::min({mss, remaining, usable});
-    const bool fin = fin_queued_ && snd_nxt_ + len == fin_seq_ && snd_nxt_ <= fin_seq_;
-    if (len == 0 && !fin) break;
-    // RFC 9293 §3.8.6.2.1 sender SWS avoidance: a short segment only when it is all we have or
-    // at least half the largest window the client has offered.
-    if (len > 0 && len < mss && len < remaining && len < max_snd_wnd_ / 2) break;
-    TcpFlags flags = TcpFlags::ACK;
-    if (len > 0 && len == remaining) flags |= TcpFlags::PSH;
-    if (fin) flags |= TcpFlags::FIN;
-    const bool retransmission = snd_nxt_ < snd_max_;
-    if (retransmission) {
-      ++layer_.mutable_stats().retransmits;
-      timing_ = false;  // Karn's algorithm
-    } else if (!timing_ && len > 0 && !ts_ok_) {
-      timing_ = true;
-      timed_seq_ = snd_nxt_;
-      timed_at_ = now;
-    }
-    note_unacked(now);
-    if (!send_segment(now, flags, snd_nxt_, len)) break;
-    snd_nxt_ += len + (fin ? 1u : 0u);
-    if (fin) fin_sent_ = true;
-    snd_max_ = seq_max(snd_max_, snd_nxt_);
-    if (!rto_at_) arm_rto(now);
-  }
-  // RFC 9293 §3.8.6.1: with data queued, a zero window and nothing outstanding, probe it.
-  const bool pending = data_end() > snd_nxt_;
-  if (snd_wnd_ == 0 && pending && snd_nxt_ == snd_una_ && !persist_at_) {
-    Duration d = rtt_.rto();
-    for (std::uint32_t i = 0; i < persist_backoff_ && d < layer_.config().rto_max; ++i) d *= 2;
-    persist_at_ = clamp_to_user_timeout(now + std::min(d, layer_.config().rto_max));
-  }
-}
-
-void Connection::retransmit_first(Instant now) {
-  const std::uint32_t avail = data_end() > snd_una_ ? static_cast<std::uint32_t>(data_end() - snd_una_) : 0;
-  const std::uint32_t len = std::min(max_payload(), avail);
-  const bool fin = fin_sent_ && snd_una_ + len == fin_seq_;
-  if (len == 0 && !fin) return;
-  TcpFlags flags = TcpFlags::ACK;
-  if (fin) flags |= TcpFlags::FIN;
-  ++layer_.mutable_stats().retransmits;
-  timing_ = false;
-  (void)send_segment(now, flags, snd_una_, len);
-}
-
-void Connection::on_rto(Instant now) {
-  ++layer_.mutable_stats().rto_expired;
-  if (state_ == State::SynReceived) {
-    if (retries_ >= layer_.config().synack_retries) {
-      layer_.mutable_stats().rst(RstReason::Timeout);
-      close(true);
-      return;
-    }
-    ++retries_;
-    rtt_.backoff();  // RFC 6298 §5.5
-    send_synack(now);
-    return;
-  }
-  if (flight() == 0) return;
-  // RFC 5482 / TCP_USER_TIMEOUT: when set, time (not the retry count) decides.
-  const bool give_up = layer_.config().user_timeout > Duration{0} ? user_timed_out(now)
-                                                                  : retries_ >= layer_.config().max_retries;
-  if (give_up) {
-    if (layer_.config().user_timeout > Duration{0}) ++layer_.mutable_stats().user_timeouts;
-    abort_with_rst(now, RstReason::Timeout);
-    return;
-  }
-  ++retries_;
-  // RFC 5681 §3.1 (eq. 4) via the controller; RFC 6298 §5.4-5.6: back off and resend the
-  // earliest unacknowledged segment (the rest follows as go-back-N while cwnd grows).
-  cc_->on_rto(now, flight(), max_payload());
-  rtt_.backoff();
-  in_recovery_ = false;
-  inflation_ = 0;
-  dupacks_ = 0;
-  recover_ = snd_max_;  // RFC 6582 §3.2 step 4 after a timeout
-  timing_ = false;
-  snd_nxt_ = snd_una_;
-  rto_at_.reset();
-  try_output(now);
-  if (!rto_at_ && flight() > 0) arm_rto(now);
-}
-
 void Connection::on_persist(Instant now) {
   if (snd_wnd_ != 0 || data_end() <= snd_nxt_) {
     persist_backoff_ = 0;
@@ -291,9 +189,14 @@ void Connection::enter_time_wait(Instant now) {
   rto_at_.reset();
   persist_at_.reset();
   keepalive_at_.reset();
+  tlp_at_.reset();
+  reo_at_.reset();
+  send_at_.reset();
+  sws_at_.reset();
   state_at_ = now + layer_.config().time_wait;
   (void)rx_.release_if_empty();  // nothing more can arrive or leave
   sbuf_.release();
+  sb_.release_if_empty();
 }
 
 void Connection::on_timer(Instant now) {
@@ -346,8 +249,25 @@ void Connection::on_timer(Instant now) {
   }
   if (rto_at_ && now >= *rto_at_) {
     rto_at_.reset();
+    tlp_at_.reset();
     on_rto(now);
     if (dead()) return;
+  }
+  if (tlp_at_ && now >= *tlp_at_) {
+    tlp_at_.reset();
+    on_tlp(now);
+  }
+  if (reo_at_ && now >= *reo_at_) {
+    reo_at_.reset();
+    on_rack_timer(now);
+  }
+  if (send_at_ && now >= *send_at_) {
+    send_at_.reset();
+    on_send_timer(now);
+  }
+  if (sws_at_ && now >= *sws_at_) {
+    sws_at_.reset();
+    on_sws_timer(now);
   }
   if (persist_at_ && now >= *persist_at_) {
     persist_at_.reset();
@@ -367,7 +287,8 @@ void Connection::on_timer(Instant now) {
 
 std::optional<Instant> Connection::next_deadline() const {
   Instant best = Instant::max();
-  for (const Deadline d : {rto_at_, persist_at_, delack_at_, keepalive_at_, state_at_, buf_idle_at_})
+  for (const Deadline d : {rto_at_, persist_at_, delack_at_, keepalive_at_, state_at_, buf_idle_at_, tlp_at_,
+                           reo_at_, send_at_, sws_at_})
     if (d && *d < best) best = *d;
   if (best == Instant::max()) return std::nullopt;
   return best;
