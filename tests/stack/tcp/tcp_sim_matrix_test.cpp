@@ -86,7 +86,13 @@ void report(const std::vector<Row>& rows, std::uint64_t bytes, double cpu_s) {
                       " bytes, 100 Mbit/s bottleneck, drop-tail queue of 1 BDP; cpu " +
                       std::to_string(cpu_s) + " s\n";
   table += "# cc      recovery loss% rtt_ms reorder% goodput_Mbps transfer_s retrans  rtos  status\n";
-  for (const Row& r : rows) table += format_row(r) + "\n";
+  std::string limited;
+  for (const Row& r : rows) {
+    table += format_row(r) + "\n";
+    if (!r.result.completed) limited += "#   " + format_row(r) + "\n";
+  }
+  table += limited.empty() ? "# no cell hit the simulated time limit\n"
+                           : "# cells that hit the simulated time limit:\n" + limited;
   std::printf("%s", table.c_str());
   if (const char* path = std::getenv("TUNSTACK_SIM_TABLE")) std::ofstream(path) << table;
 }

@@ -17,11 +17,14 @@ namespace {
 
 using namespace std::chrono_literals;
 
-/// A 100 Mbit/s, 20 ms path without random impairments, SACK and timestamps on both sides.
+/// A 100 Mbit/s, 20 ms path without random impairments, SACK and timestamps on both sides. The
+/// queue is deep enough never to drop, so the scripted losses are the only ones and the counters
+/// they imply are exact.
 SimSetup base_setup(RecoveryMode recovery, std::uint64_t bytes) {
   SimSetup s;
   s.tcp.recovery = recovery;
   s.link.rtt = 20ms;
+  s.link.queue_bytes = 64u << 20;
   s.bytes = bytes;
   s.limit = 120s;
   return s;
@@ -43,6 +46,7 @@ class SimSack : public ::testing::TestWithParam<RecoveryMode> {
   /// `bound` of simulated transfer time.
   SimResult run_checked(SimNet& net, Duration bound) {
     const SimResult r = net.run();
+    EXPECT_EQ(net.link().stats(Dir::ToClient).queue_drops + net.link().stats(Dir::ToServer).queue_drops, 0u);
     EXPECT_TRUE(r.completed) << net.describe();
     EXPECT_TRUE(r.byte_exact) << net.describe();
     EXPECT_EQ(net.client().stats().mismatched_bytes, 0u);
@@ -215,6 +219,11 @@ TEST(SimBed, CleanPathWithoutOptions) {
   EXPECT_TRUE(r.byte_exact);
   EXPECT_EQ(net.stats().retransmits, 0u);
   EXPECT_EQ(net.client().stats().sack_acks_sent, 0u);
+  // 1 MiB into a 64 KiB send buffer: the source must have been held back and resumed.
+  EXPECT_GT(net.source().pauses, 0);
+  EXPECT_GT(net.source().resumes, 0);
+  EXPECT_EQ(net.source().produced, s.bytes);
+  EXPECT_TRUE(net.source().client_fin);
 }
 
 TEST(SimBed, OutOfOrderDataIsSackedAndDelivered) {

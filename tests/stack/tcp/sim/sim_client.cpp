@@ -231,7 +231,7 @@ bool SimClient::on_data(const wire::TcpRepr& r, Bytes payload) {
     dsack_ = SackRange{off, end};
     return true;
   }
-  if (off > delivered_) return on_ooo(off, end, r.seq);
+  if (off > delivered_) return on_ooo(off, end);
   if (off < delivered_) dsack_ = SackRange{off, delivered_};  // partly duplicate
   const bool hole_fill = !ooo_.empty();
   delivered_ = end;
@@ -240,7 +240,7 @@ bool SimClient::on_data(const wire::TcpRepr& r, Bytes payload) {
   return hole_fill || dsack_.has_value();
 }
 
-bool SimClient::on_ooo(std::uint64_t off, std::uint64_t end, SeqNum) {
+bool SimClient::on_ooo(std::uint64_t off, std::uint64_t end) {
   ++stats_.ooo_segments;
   auto it = ooo_.upper_bound(off);
   if (it != ooo_.begin() && std::prev(it)->second >= end) {  // RFC 2883 §4.1.2: SACKed before

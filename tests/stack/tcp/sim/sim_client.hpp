@@ -96,7 +96,7 @@ class SimClient {
   void on_ack(Instant now, const wire::TcpRepr& r);
   /// Takes the payload in; returns true when it calls for an immediate ACK.
   bool on_data(const wire::TcpRepr& r, Bytes payload);
-  bool on_ooo(std::uint64_t off, std::uint64_t end, SeqNum seq);
+  bool on_ooo(std::uint64_t off, std::uint64_t end);
   void check_bytes(std::uint64_t off, Bytes payload);
   void absorb_ooo();
   void remember_block(std::uint64_t begin, std::uint64_t end);
