@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <vector>
 
 #include "tests/stack/tcp/sim/data_segments.hpp"
 #include "tests/stack/tcp/sim/sim_net.hpp"
@@ -40,6 +41,19 @@ SimLink::Script drop_segments(std::set<int> originals, int retx_drops = 0) {
   };
 }
 
+/// Drops the first transmission of the listed originals and records when each is first resent.
+SimLink::Script drop_and_time(std::set<int> lost, std::shared_ptr<std::vector<Instant>> resent_at) {
+  auto segs = std::make_shared<DataSegments>();
+  return [segs, lost = std::move(lost), resent_at](Instant now, const LinkPacket& p) {
+    SimLink::Verdict v;
+    if (auto seen = segs->classify(p); seen && lost.contains(seen->index)) {
+      v.drop = seen->transmission == 0;
+      if (seen->transmission == 1) resent_at->push_back(now);
+    }
+    return v;
+  };
+}
+
 class SimSack : public ::testing::TestWithParam<RecoveryMode> {
  protected:
   /// Runs and checks what every scenario needs: completion, every byte once and right, within
@@ -65,13 +79,17 @@ std::string recovery_name(const ::testing::TestParamInfo<RecoveryMode>& i) {
 }
 
 // RFC 6675 / RFC 8985: with SACK every hole of a window is known after one round, so four losses
-// cost four retransmissions and about one RTT, never an RTO.
+// cost four retransmissions, all sent within one RTT of each other (NewReno: one per RTT), and
+// never an RTO.
 TEST_P(SimSack, SeveralLossesInOneWindowAreRepairedWithoutAnRto) {
   SimSetup s = base_setup(GetParam(), 1u << 20);
   SimNet net(s);
-  net.link().set_script(drop_segments({100, 103, 106, 109}));
+  auto resent_at = std::make_shared<std::vector<Instant>>();
+  net.link().set_script(drop_and_time({100, 103, 106, 109}, resent_at));
   run_checked(net, 1s);
   ASSERT_EQ(net.link().stats(Dir::ToClient).scripted, 4u);
+  ASSERT_EQ(resent_at->size(), 4u);
+  EXPECT_LT(resent_at->back() - resent_at->front(), s.link.rtt) << "holes repaired one per RTT";
   EXPECT_EQ(net.stats().rto_expired, 0u);
   EXPECT_EQ(net.stats().retransmits, 4u) << "only the four holes are resent";
   EXPECT_GE(net.stats().fast_retransmits, 1u);
@@ -154,9 +172,12 @@ TEST_P(SimSack, SequenceWrapWithLossesAtTheWrap) {
   s.client.iss = 0xfffffff0u;
   SimNet net(s);
   // 1448-byte segments (MSS 1460 less the timestamps): the wrap falls inside original 45.
-  net.link().set_script(drop_segments({43, 45, 47}));
+  auto resent_at = std::make_shared<std::vector<Instant>>();
+  net.link().set_script(drop_and_time({43, 45, 47}, resent_at));
   run_checked(net, 2s);
   ASSERT_EQ(net.link().stats(Dir::ToClient).scripted, 3u);
+  ASSERT_EQ(resent_at->size(), 3u);
+  EXPECT_LT(resent_at->back() - resent_at->front(), s.link.rtt) << "holes repaired one per RTT";
   EXPECT_EQ(net.stats().rto_expired, 0u);
   EXPECT_EQ(net.stats().retransmits, 3u);
 }
