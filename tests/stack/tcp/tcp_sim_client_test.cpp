@@ -26,7 +26,8 @@ class SimClientTest : public ::testing::Test {
     cfg_.rcv_buf = rcv_buf;
     cfg_.expect = 100 * kSeg;
     seed_ = flow_seed(cfg_.self.port, cfg_.server.port);
-    client_ = std::make_unique<SimClient>(cfg_, seed_, [this](Instant, std::string s) { out_.push_back(std::move(s)); });
+    client_ = std::make_unique<SimClient>(cfg_, seed_,
+                                          [this](Instant, std::string s) { out_.push_back(std::move(s)); });
     client_->start(now_);
     const wire::TcpRepr syn = take();
     wire::TcpRepr sa = server_seg(TcpFlags::SYN | TcpFlags::ACK, irs_);

@@ -65,6 +65,7 @@ class SimSack : public ::testing::TestWithParam<RecoveryMode> {
     EXPECT_TRUE(r.byte_exact) << net.describe();
     EXPECT_EQ(net.client().stats().mismatched_bytes, 0u);
     EXPECT_EQ(net.client().stats().beyond_window, 0u);
+    EXPECT_EQ(net.client().stats().oversized, 0u);
     EXPECT_EQ(net.client().stats().rst_in, 0u);
     EXPECT_EQ(net.client().stats().tsecr_bad, 0u);
     EXPECT_TRUE(r.transfer.has_value() && *r.transfer <= bound)
@@ -210,7 +211,8 @@ TEST_P(SimSack, SpuriousRetransmissionIsDsackedAndUndone) {
   auto segs = std::make_shared<DataSegments>();
   net.link().set_script([segs](Instant, const LinkPacket& p) {
     SimLink::Verdict v;
-    if (auto seen = segs->classify(p); seen && seen->index == 100 && seen->transmission == 0) v.extra_delay = 30ms;
+    if (auto seen = segs->classify(p); seen && seen->index == 100 && seen->transmission == 0)
+      v.extra_delay = 30ms;
     return v;
   });
   run_checked(net, 1s);

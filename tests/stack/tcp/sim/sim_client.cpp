@@ -22,9 +22,7 @@ void SimClient::start(Instant now) {
   rto_at_ = now + rto_;
 }
 
-SeqNum SimClient::rcv_nxt() const {
-  return seq_at(delivered_) + (fin_received_ ? 1u : 0u);
-}
+SeqNum SimClient::rcv_nxt() const { return seq_at(delivered_) + (fin_received_ ? 1u : 0u); }
 
 std::uint16_t SimClient::window_field() const {
   const std::uint32_t shift = ws_ok_ ? our_shift_ : 0;
@@ -77,17 +75,20 @@ void SimClient::send(Instant now, TcpFlags flags, SeqNum seq, std::string_view p
     delack_at_.reset();
     ++stats_.acks_sent;
   }
-  r.window = flags.has(TcpFlags::SYN) ? static_cast<std::uint16_t>(std::min<std::uint32_t>(cfg_.rcv_buf, 0xffff))
-                                      : window_field();
+  r.window = flags.has(TcpFlags::SYN)
+                 ? static_cast<std::uint16_t>(std::min<std::uint32_t>(cfg_.rcv_buf, 0xffff))
+                 : window_field();
   fill_options(now, r);
   std::string buf(r.size() + payload.size(), '\0');
   if (!payload.empty()) std::memcpy(buf.data() + r.size(), payload.data(), payload.size());
-  r.emit(as_mut_bytes(buf.data(), r.size()), as_bytes(buf.data() + r.size(), payload.size()),
-         cfg_.self.addr, cfg_.server.addr);
+  r.emit(as_mut_bytes(buf.data(), r.size()), as_bytes(buf.data() + r.size(), payload.size()), cfg_.self.addr,
+         cfg_.server.addr);
   emit_(now, std::move(buf));
 }
 
-void SimClient::ack_now(Instant now) { send(now, TcpFlags::ACK, iss_ + 1 + static_cast<std::uint32_t>(snd_nxt_), {}); }
+void SimClient::ack_now(Instant now) {
+  send(now, TcpFlags::ACK, iss_ + 1 + static_cast<std::uint32_t>(snd_nxt_), {});
+}
 
 void SimClient::arm_rto(Instant now) {
   const std::uint64_t end = cfg_.request.size() + (fin_queued_ ? 1 : 0);
@@ -172,7 +173,8 @@ void SimClient::on_synack(Instant now, const wire::TcpRepr& r) {
     ts_ok_ = cfg_.timestamps && r.options.timestamps.has_value();
     if (ts_ok_) ts_recent_ = r.options.timestamps->tsval;
     // The client's own RTO: Linux's 200 ms floor above twice the handshake RTT.
-    base_rto_ = std::max<Duration>(std::chrono::milliseconds(200), 2 * (now - syn_sent_at_) + std::chrono::milliseconds(200));
+    base_rto_ = std::max<Duration>(std::chrono::milliseconds(200),
+                                   2 * (now - syn_sent_at_) + std::chrono::milliseconds(200));
     rto_ = base_rto_;
     rto_at_.reset();
   }
@@ -309,15 +311,14 @@ void SimClient::poll(Instant now) {
   send_pending(now);
 }
 
-bool SimClient::finished() const {
-  return fin_received_ && delivered_ == cfg_.expect && fin_acked_;
-}
+bool SimClient::finished() const { return fin_received_ && delivered_ == cfg_.expect && fin_acked_; }
 
 std::string SimClient::describe() const {
   std::string d = "client: delivered=" + std::to_string(delivered_) + "/" + std::to_string(cfg_.expect) +
-                  " fin_received=" + std::to_string(fin_received_) + " fin_acked=" + std::to_string(fin_acked_) +
-                  " ooo_ranges=" + std::to_string(ooo_.size()) + " mismatched=" +
-                  std::to_string(stats_.mismatched_bytes) + " dup_segs=" + std::to_string(stats_.duplicate_segments) +
+                  " fin_received=" + std::to_string(fin_received_) +
+                  " fin_acked=" + std::to_string(fin_acked_) + " ooo_ranges=" + std::to_string(ooo_.size()) +
+                  " mismatched=" + std::to_string(stats_.mismatched_bytes) +
+                  " dup_segs=" + std::to_string(stats_.duplicate_segments) +
                   " dsacks=" + std::to_string(stats_.dsacks_sent) + " rst=" + std::to_string(stats_.rst_in) +
                   " rst_last_ack=" + std::to_string(stats_.rst_in_last_ack) +
                   " beyond_window=" + std::to_string(stats_.beyond_window) +

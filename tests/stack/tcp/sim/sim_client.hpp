@@ -40,7 +40,7 @@ struct ClientConfig {
   Duration delack = std::chrono::milliseconds(40);
   std::uint32_t iss = 0x40000000;
   std::string request = "GET / HTTP/1.1\r\n\r\n";  ///< sent after the handshake
-  std::uint64_t expect = 0;  ///< bytes the server is to send
+  std::uint64_t expect = 0;                        ///< bytes the server is to send
   ClientClose close = ClientClose::AfterPeerFin;
 };
 
@@ -50,19 +50,19 @@ struct ClientStats {
   std::uint64_t data_segments_in = 0;
   std::uint64_t duplicate_segments = 0;  ///< data entirely received before
   std::uint64_t ooo_segments = 0;
-  std::uint64_t mismatched_bytes = 0;    ///< bytes that differ from the source stream
+  std::uint64_t mismatched_bytes = 0;  ///< bytes that differ from the source stream
   std::optional<std::uint64_t> first_mismatch;
-  std::uint64_t beyond_window = 0;       ///< segments (partly) past the advertised window
-  std::uint64_t oversized = 0;           ///< payload above our MSS
+  std::uint64_t beyond_window = 0;  ///< segments (partly) past the advertised window
+  std::uint64_t oversized = 0;      ///< payload above our MSS
   std::uint64_t acks_sent = 0;
-  std::uint64_t sack_acks_sent = 0;      ///< ACKs carrying SACK blocks
+  std::uint64_t sack_acks_sent = 0;  ///< ACKs carrying SACK blocks
   std::uint64_t dsacks_sent = 0;
-  std::uint64_t rst_in = 0;              ///< resets, except the one below
+  std::uint64_t rst_in = 0;  ///< resets, except the one below
   /// A RST answering our FIN retransmission in LAST-ACK after the stack's TIME-WAIT (2 s by
   /// default) ended: all data is in, so it closes the connection as it would a Linux client's.
   std::uint64_t rst_in_last_ack = 0;
-  std::uint64_t tsecr_bad = 0;           ///< the server echoed a TSval we never sent
-  std::uint64_t retransmits = 0;         ///< client RTOs
+  std::uint64_t tsecr_bad = 0;             ///< the server echoed a TSval we never sent
+  std::uint64_t retransmits = 0;           ///< client RTOs
   std::optional<Instant> all_received_at;  ///< all bytes and the FIN were in
 };
 
@@ -137,10 +137,10 @@ class SimClient {
   std::vector<std::uint32_t> sent_tsvals_;  ///< recent TSvals, to check the echo
   // The receiver.
   SeqNum irs_;
-  std::uint64_t delivered_ = 0;  ///< in-order bytes (and checked)
+  std::uint64_t delivered_ = 0;                 ///< in-order bytes (and checked)
   std::map<std::uint64_t, std::uint64_t> ooo_;  ///< begin -> end of out-of-order ranges held
-  std::vector<SackRange> recent_;  ///< SACK blocks, most recently changed first
-  std::optional<SackRange> dsack_;  ///< to report in the next ACK
+  std::vector<SackRange> recent_;               ///< SACK blocks, most recently changed first
+  std::optional<SackRange> dsack_;              ///< to report in the next ACK
   std::optional<std::uint64_t> fin_offset_;
   bool fin_received_ = false;
   std::uint32_t ts_recent_ = 0;

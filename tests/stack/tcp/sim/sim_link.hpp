@@ -20,9 +20,9 @@ enum class Dir : std::uint8_t { ToServer, ToClient };
 
 /// One direction's (or both directions') impairments.
 struct LinkConfig {
-  double loss = 0.0;       ///< probability a packet is dropped (before the queue)
-  double dup = 0.0;        ///< probability a packet is delivered twice
-  double reorder = 0.0;    ///< probability a packet is held back by `reorder_gap`
+  double loss = 0.0;     ///< probability a packet is dropped (before the queue)
+  double dup = 0.0;      ///< probability a packet is delivered twice
+  double reorder = 0.0;  ///< probability a packet is held back by `reorder_gap`
   Duration reorder_gap = std::chrono::milliseconds(1);
   Duration rtt = std::chrono::milliseconds(10);  ///< propagation: rtt / 2 each way
   std::uint64_t rate_bps = 100'000'000;          ///< bottleneck rate, 0 = unlimited

@@ -103,7 +103,8 @@ SimResult SimNet::run() {
 
 std::string SimNet::describe() {
   std::string d = client_->describe();
-  d += " | now=+" + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(now_ - start_).count()) +
+  d += " | now=+" +
+       std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(now_ - start_).count()) +
        "ms source_produced=" + std::to_string(source_.last().produced) + " |";
   layer_->for_each_connection([&](Connection& c) {
     d += std::string(" server=") + to_string(c.state()) + " cwnd=" + std::to_string(c.cwnd()) +

@@ -22,9 +22,9 @@ namespace tunstack::tcp::sim {
 struct SimSetup {
   TcpConfig tcp{};
   LinkConfig link{};
-  ClientConfig client = default_client();  ///< `expect` is set from `bytes`
-  std::uint64_t bytes = 1u << 20;          ///< the download size
-  std::uint64_t seed = 1;                  ///< the link's randomness
+  ClientConfig client = default_client();      ///< `expect` is set from `bytes`
+  std::uint64_t bytes = 1u << 20;              ///< the download size
+  std::uint64_t seed = 1;                      ///< the link's randomness
   Duration limit = std::chrono::seconds(600);  ///< simulated time
 
   static ClientConfig default_client();
@@ -32,9 +32,9 @@ struct SimSetup {
 
 /// How a run went.
 struct SimResult {
-  bool completed = false;    ///< all delivered and closed on both sides within the limit
-  bool byte_exact = false;   ///< every byte arrived once in order and matched the source
-  Duration elapsed{};        ///< simulated time until completion (or the limit)
+  bool completed = false;            ///< all delivered and closed on both sides within the limit
+  bool byte_exact = false;           ///< every byte arrived once in order and matched the source
+  Duration elapsed{};                ///< simulated time until completion (or the limit)
   std::optional<Duration> transfer;  ///< SYN to the last byte and FIN at the client
   std::uint64_t bytes = 0;           ///< the download size
   /// Payload bytes per second of simulated time over `transfer` (0 when it never finished).

@@ -22,7 +22,12 @@ class SourceSession final : public dispatch::StreamSession {
 
   SourceSession(dispatch::StreamSink& sink, dispatch::TaskQueue& tasks, std::uint64_t bytes,
                 std::uint64_t seed, std::shared_ptr<SourceStats> stats, std::shared_ptr<FinGate> gate)
-      : sink_(sink), tasks_(tasks), bytes_(bytes), seed_(seed), stats_(std::move(stats)), gate_(std::move(gate)) {
+      : sink_(sink),
+        tasks_(tasks),
+        bytes_(bytes),
+        seed_(seed),
+        stats_(std::move(stats)),
+        gate_(std::move(gate)) {
     tasks_.post([this, alive = alive_] {
       if (!*alive) return;
       sink_.on_connected();

@@ -23,12 +23,12 @@ void fill_source(std::uint64_t seed, std::uint64_t offset, std::span<std::byte> 
 
 /// What the remote of one stream did.
 struct SourceStats {
-  std::uint64_t produced = 0;        ///< bytes the stack accepted
-  std::uint64_t from_client = 0;     ///< bytes the client sent
+  std::uint64_t produced = 0;     ///< bytes the stack accepted
+  std::uint64_t from_client = 0;  ///< bytes the client sent
   bool fin_sent = false;
   bool client_fin = false;
   bool aborted = false;
-  int pauses = 0;                    ///< on_data took less than offered
+  int pauses = 0;  ///< on_data took less than offered
   int resumes = 0;
 };
 
