@@ -186,6 +186,16 @@ TEST_F(SimClientTest, ScaledWindowOverTheReceiveBuffer) {
   EXPECT_EQ(last().window, (1u << 20) >> 5);  // shift 5: 0xffff << 4 falls short of 1 MiB
 }
 
+TEST_F(SimClientTest, DataOutsideTheWindowIsCountedAndNotSacked) {
+  open(true, true, 8 * kSeg);
+  data(0);
+  data(20);
+  const wire::TcpRepr a = last();
+  EXPECT_EQ(*a.ack, ack_of(1));
+  EXPECT_TRUE(blocks(a).empty());
+  EXPECT_EQ(client_->stats().beyond_window, 1u);
+}
+
 TEST_F(SimClientTest, EveryByteIsChecked) {
   open();
   data(0);

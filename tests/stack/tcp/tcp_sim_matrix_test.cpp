@@ -72,7 +72,10 @@ Row run_cell(const Cell& c, std::uint64_t bytes, std::uint64_t seed) {
 std::string format_row(const Row& r) {
   char line[256];
   const double secs = r.result.transfer ? std::chrono::duration<double>(*r.result.transfer).count() : 0.0;
-  const char* status = !r.result.completed ? "LIMIT" : r.result.byte_exact ? "ok" : "CORRUPT";
+  const char* status = r.result.stuck        ? "STUCK"
+                       : !r.result.completed ? "LIMIT"
+                       : r.result.byte_exact ? "ok"
+                                             : "CORRUPT";
   std::snprintf(line, sizeof line, "%-8s %-8s %6.1f %6d %7.0f %10.2f %9.3f %7llu %5llu  %s",
                 std::string(r.cell.cc).c_str(), recovery_name(r.cell.recovery), r.cell.loss * 100,
                 r.cell.rtt_ms, r.cell.reorder * 100, r.result.goodput_bps() * 8 / 1e6, secs,

@@ -60,6 +60,7 @@ class SimSack : public ::testing::TestWithParam<RecoveryMode> {
   /// `bound` of simulated transfer time.
   SimResult run_checked(SimNet& net, Duration bound) {
     const SimResult r = net.run();
+    EXPECT_FALSE(r.stuck) << "the layer's deadline never cleared; " << net.describe();
     EXPECT_EQ(net.link().stats(Dir::ToClient).queue_drops + net.link().stats(Dir::ToServer).queue_drops, 0u);
     EXPECT_TRUE(r.completed) << net.describe();
     EXPECT_TRUE(r.byte_exact) << net.describe();

@@ -226,6 +226,7 @@ bool SimClient::on_data(const wire::TcpRepr& r, Bytes payload) {
   if (end > delivered_ + rcv_wnd()) {
     ++stats_.beyond_window;
     end = std::max(off, delivered_ + rcv_wnd());
+    if (end == off) return true;  // wholly outside the window: dropped, answered with an ACK
   }
   check_bytes(off, payload.first(static_cast<std::size_t>(end - off)));
   if (end <= delivered_) {  // RFC 2883 §4.1.1: all duplicate

@@ -76,6 +76,7 @@ SimResult SimNet::run() {
   client_->start(now_);
   SimResult res;
   res.bytes = setup_.bytes;
+  int same_instant = 0;  // iterations without the clock moving
   while (true) {
     layer_->advance_clock(now_);
     layer_->poll(now_);
@@ -92,6 +93,11 @@ SimResult SimNet::run() {
     if (auto t = layer_->next_deadline()) next = std::min(next, *t);
     if (auto t = client_->next_deadline()) next = std::min(next, *t);
     if (now_ >= end) break;
+    same_instant = next > now_ ? 0 : same_instant + 1;
+    if (same_instant > 100'000) {
+      res.stuck = true;
+      break;
+    }
     now_ = std::max(now_, next);
   }
   res.elapsed = now_ - start_;

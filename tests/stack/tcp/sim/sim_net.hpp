@@ -32,8 +32,11 @@ struct SimSetup {
 
 /// How a run went.
 struct SimResult {
-  bool completed = false;            ///< all delivered and closed on both sides within the limit
-  bool byte_exact = false;           ///< every byte arrived once in order and matched the source
+  bool completed = false;  ///< all delivered and closed on both sides within the limit
+  bool byte_exact = false;
+  /// The clock stopped: the layer kept asking to be polled at the same instant (a deadline that
+  /// never clears). The run is cut short instead of hanging the test.
+  bool stuck = false;                ///< every byte arrived once in order and matched the source
   Duration elapsed{};                ///< simulated time until completion (or the limit)
   std::optional<Duration> transfer;  ///< SYN to the last byte and FIN at the client
   std::uint64_t bytes = 0;           ///< the download size
