@@ -78,7 +78,7 @@ struct TcpConfig {
   bool sack = true;               ///< offer/accept SACK-permitted (RFC 2018)
   bool timestamps = true;         ///< offer/accept timestamps (RFC 7323)
   bool window_scale = true;       ///< offer/accept window scaling (RFC 7323)
-  std::string_view cc = "newreno";  ///< congestion control: a name of cc_algorithms()
+  std::string_view cc = "cubic";  ///< congestion control: a name of cc_algorithms()
   /// Constants of the controllers (CUBIC's beta, C, fast convergence, HyStart++).
   CcParams cc_params{};
   RecoveryMode recovery = RecoveryMode::Rack;  ///< loss detection
