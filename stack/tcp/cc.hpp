@@ -68,6 +68,9 @@ class CongestionControl {
   /// Bytes per second to pace at; 0 means the controller asks for no pacing (the sender may
   /// still pace at its default of a multiple of cwnd / srtt when tcp.pacing is on).
   virtual std::uint64_t pacing_rate() const { return 0; }
+  /// True for a model-based controller (BBR) whose cwnd() also governs fast recovery: the
+  /// sender then skips PRR (as Linux does for controllers with their own cong_control).
+  virtual bool sets_cwnd_in_recovery() const { return false; }
   /// Short state for traces ("ss", "ca", "startup", ...).
   virtual std::string_view phase() const { return {}; }
 };

@@ -8,11 +8,13 @@ namespace tunstack::tcp {
 
 std::unique_ptr<CongestionControl> make_newreno(const CcParams& p);
 std::unique_ptr<CongestionControl> make_cubic(const CcParams& p);
+std::unique_ptr<CongestionControl> make_bbr(const CcParams& p);
 
 namespace {
 constexpr std::array kAlgorithms = {
     CcAlgorithm{"cubic", "RFC 9438 CUBIC with RFC 9406 HyStart++ (default)", &make_cubic},
     CcAlgorithm{"newreno", "RFC 5681 / RFC 6582 NewReno", &make_newreno},
+    CcAlgorithm{"bbr", "BBR v1 (model-based: bandwidth and min-RTT estimates, paced)", &make_bbr},
 };
 }  // namespace
 

@@ -42,7 +42,8 @@ bool Connection::can_send_state() const {
 
 std::uint32_t Connection::send_cwnd() const {
   // During fast recovery with PRR the quota computed per ACK (pipe + sndcnt) is the window.
-  if (state_recovery_ == RecoveryState::Recovery && layer_.config().prr) return prr_cwnd_;
+  if (state_recovery_ == RecoveryState::Recovery && layer_.config().prr && !cc_->sets_cwnd_in_recovery())
+    return prr_cwnd_;
   return cc_->cwnd();
 }
 

@@ -182,7 +182,7 @@ TEST(Settings, TcpValuesOutOfRangeAreRefused) {
   expect_error("--tcp-delack", "600ms", "from 0ms to 500ms");
   expect_error("--tcp-rto-max", "soon", "got 'soon'");
   expect_error("--tcp-sack", "maybe", "true or false");
-  expect_error("--tcp-cc", "vegas", "expects one of cubic, newreno; got 'vegas'");
+  expect_error("--tcp-cc", "vegas", "expects one of cubic, newreno, bbr; got 'vegas'");
   expect_error("tcp.no_such_knob", "1", "unknown setting");
   EXPECT_EQ(s.tcp.cc, "cubic");
 }

@@ -282,7 +282,7 @@ std::vector<SettingSpec> build_specs() {
   tcp("sack", "offer and accept SACK (RFC 2018)", tcp_bool(&TcpConfig::sack));
   tcp("timestamps", "offer and accept timestamps (RFC 7323)", tcp_bool(&TcpConfig::timestamps));
   tcp("window_scale", "offer and accept window scaling (RFC 7323)", tcp_bool(&TcpConfig::window_scale));
-  tcp("cc", "congestion control: cubic (RFC 9438 with HyStart++) or newreno", tcp_cc());
+  tcp("cc", "congestion control: cubic (RFC 9438 with HyStart++), newreno or bbr (v1)", tcp_cc());
   tcp("rcv_buf_max", "receive buffer auto-tuning ceiling in bytes (= rcv_buf turns tuning off)",
       tcp_uint(&TcpConfig::rcv_buf_max, 1024, kMaxWindow));
   tcp("snd_buf_max", "send buffer ceiling in bytes (the buffer follows 2 x cwnd up to it)",

@@ -167,3 +167,53 @@ TEST(CcRegistry, EveryNameBuildsAndUnknownIsNull) {
 
 }  // namespace
 }  // namespace tunstack::tcp
+
+namespace tunstack::tcp {
+namespace {
+
+/// BBR v1: STARTUP ends after three rounds without 25% bandwidth growth, DRAIN follows, then
+/// PROBE_BW paces at the gain cycle times the bandwidth estimate.
+TEST(Bbr, LeavesStartupOnABandwidthPlateauAndPacesAtTheEstimate) {
+  CcParams p;
+  p.initial_cwnd = 10 * 1000;
+  p.mss = 1000;
+  auto cc = make_cc("bbr", p);
+  ASSERT_NE(cc, nullptr);
+  EXPECT_EQ(cc->phase(), "startup");
+  EXPECT_GT(cc->pacing_rate(), 0u);  // BBR always paces
+  Instant now = instant_from_ns(1'000'000'000);
+  std::uint64_t delivered = 0;
+  const std::uint64_t rate = 12'500'000;  // 100 Mbit/s
+  const Duration rtt = std::chrono::milliseconds(10);
+  // One ACK per round: each delivers a round's worth and starts the next round.
+  for (int round = 0; round < 12 && cc->phase() != "probe_bw"; ++round) {
+    RateSample rs;
+    rs.now = now;
+    rs.mss = 1000;
+    const std::uint64_t bytes = rate / 100;  // what 10 ms at 100 Mbit/s delivers
+    rs.acked_sacked = static_cast<std::uint32_t>(bytes);
+    rs.sample_delivered = bytes;
+    delivered += bytes;
+    rs.delivered = delivered;
+    rs.interval = rtt;
+    rs.delivery_rate = rate;
+    rs.rtt = rs.min_rtt = rs.srtt = rtt;
+    rs.prior_in_flight = rs.in_flight = 50'000;  // below the 125 kB BDP: DRAIN ends at once
+    cc->on_ack(rs);
+    now += rtt;
+  }
+  EXPECT_EQ(cc->phase(), "probe_bw");
+  // 1.0 (cruise phase) * 0.99 * 100 Mbit/s.
+  EXPECT_NEAR(static_cast<double>(cc->pacing_rate()), 0.99 * rate, 0.3 * rate);
+  // cwnd = 2 * BDP + 3 segments = 2 * 125 kB + 3 kB at most.
+  EXPECT_LE(cc->cwnd(), 253'000u);
+  // Random loss is not congestion to BBR: the window survives a recovery.
+  const std::uint32_t before = cc->cwnd();
+  cc->on_congestion(now, 50'000, 1000);
+  cc->on_recovery_exit(now);
+  EXPECT_EQ(cc->cwnd(), before);
+  EXPECT_TRUE(cc->sets_cwnd_in_recovery());
+}
+
+}  // namespace
+}  // namespace tunstack::tcp
