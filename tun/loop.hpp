@@ -205,6 +205,8 @@ class Loop {
   /// iteration). The buffer is kept alive until its completion. False (and counted) when the
   /// queue is full or the packet cannot be written.
   bool write_tun(PacketBuf&& pkt);
+  /// TUN writes that can be queued now (free TX slots): what a sender may emit without drops.
+  std::size_t tx_room() const { return tx_free_.size(); }
 
   /// Asks for handler.on_timer() at `t` or earlier; the earliest request since the last expiry wins.
   void set_deadline(Instant t) { timer_.request(t); }

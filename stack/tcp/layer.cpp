@@ -294,6 +294,7 @@ void TcpLayer::block_on_output(Connection& c) {
 }
 
 void TcpLayer::on_output_room(Instant now) {
+  if (output_blocked_.empty()) return;
   advance_clock(now);
   // Connections resume in the order they stopped; one that finds the queue full again goes
   // back on the list (a fresh one: swap first).

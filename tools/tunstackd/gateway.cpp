@@ -90,7 +90,9 @@ void Gateway::on_timer(Instant now) {
 
 void Gateway::before_wait(Instant now) {
   // Socket callbacks (a stream connected, bytes from a server) ran since the last hand-off and
-  // may have armed TCP timers: fold them into the loop's deadline.
+  // may have armed TCP timers: fold them into the loop's deadline. TUN writes completed since
+  // the last iteration freed TX slots: connections that stopped at a full queue carry on.
+  tcp_.on_output_room(now);
   tcp_.poll(now);
   after_work(now);
 }

@@ -46,6 +46,8 @@ class Gateway final : public tun::TunHandler {
     void emit(PacketBuf p) override {
       if (!loop_.write_tun(std::move(p))) ++dropped;
     }
+    /// The loop's free TX slots: TCP stops at 0 instead of losing its own segments here.
+    std::size_t room() const override { return loop_.tx_room(); }
     tun::Loop& loop_;
     Counter dropped = 0;
   };
@@ -55,9 +57,13 @@ class Gateway final : public tun::TunHandler {
   class TxImpair final : public PacketOutput {
    public:
     TxImpair(const impair::ImpairConfig& c, BufPool& pool, PacketOutput& next)
-        : imp_(c, pool, next, /*stream=*/1) {}
+        : imp_(c, pool, next, /*stream=*/1), next_(next) {}
     void emit(PacketBuf p) override { imp_.submit(imp_.enabled() ? tun::Loop::now() : Instant{}, std::move(p)); }
+    /// The TUN's room when the injector is off. When it is on, it emulates the network (its
+    /// own rate queue is the bottleneck under test), so it takes everything.
+    std::size_t room() const override { return imp_.enabled() ? PacketOutput::room() : next_.room(); }
     impair::Impairer imp_;
+    PacketOutput& next_;
   };
   /// The fault injector from the client: TUN packets pass it on their way into the Host.
   class HostInput final : public PacketOutput {
