@@ -187,6 +187,61 @@ TEST(Settings, TcpValuesOutOfRangeAreRefused) {
   EXPECT_EQ(s.tcp.cc, "cubic");
 }
 
+TEST(Settings, SenderKnobsFromFlagsAndToml) {
+  Settings s;
+  for (auto [flag, value] : {std::pair{"--tcp-recovery", "sack"}, std::pair{"--tcp-prr", "false"},
+                             std::pair{"--tcp-undo", "off"}, std::pair{"--tcp-tlp", "no"},
+                             std::pair{"--tcp-pacing", "on"}, std::pair{"--tcp-dupthresh", "5"},
+                             std::pair{"--tcp-hystart", "false"}, std::pair{"--tcp-cubic-beta", "0.5"},
+                             std::pair{"--tcp-cubic-c", "0.8"}, std::pair{"--tcp-cubic-fast-convergence", "false"},
+                             std::pair{"--tcp-cubic-reno-friendly", "false"}, std::pair{"--tcp-cc", "bbr"}}) {
+    auto st = apply_setting(s, flag, value);
+    EXPECT_TRUE(st.ok()) << flag << ": " << st.error();
+  }
+  const tcp::TcpConfig& t = s.tcp;
+  EXPECT_EQ(t.recovery, tcp::RecoveryMode::Sack);
+  EXPECT_FALSE(t.prr);
+  EXPECT_FALSE(t.undo);
+  EXPECT_FALSE(t.tlp);
+  EXPECT_EQ(t.pacing, tcp::PacingMode::On);
+  EXPECT_EQ(t.dupthresh, 5u);
+  EXPECT_FALSE(t.cc_params.hystart);
+  EXPECT_DOUBLE_EQ(t.cc_params.cubic_beta, 0.5);
+  EXPECT_DOUBLE_EQ(t.cc_params.cubic_c, 0.8);
+  EXPECT_FALSE(t.cc_params.cubic_fast_convergence);
+  EXPECT_FALSE(t.cc_params.cubic_reno_friendly);
+  EXPECT_EQ(t.cc, "bbr");
+
+  auto expect_error = [&](const char* flag, const char* value, const char* text) {
+    auto st = apply_setting(s, flag, value);
+    ASSERT_FALSE(st.ok()) << flag << " " << value;
+    EXPECT_NE(st.error().find(text), std::string::npos) << st.error();
+  };
+  expect_error("--tcp-recovery", "fack", "expects one of rack, sack, newreno; got 'fack'");
+  expect_error("--tcp-pacing", "fast", "expects one of auto, on, off");
+  expect_error("--tcp-cubic-beta", "1.5", "got '1.5'");
+  expect_error("--tcp-cubic-beta", "0", "a number above");
+  expect_error("--tcp-cubic-c", "0.4x", "got '0.4x'");
+  expect_error("--tcp-dupthresh", "0", "from 1 to 1000");
+  EXPECT_EQ(s.tcp.recovery, tcp::RecoveryMode::Sack);  // a refused value changes nothing
+
+  Settings f;
+  const std::string path = write_temp(
+      "[tcp]\nrecovery = \"newreno\"\npacing = \"off\"\ncubic_beta = 0.8\ncubic_c = 1\nhystart = false\n");
+  auto st = load_toml(path, f);
+  ASSERT_TRUE(st.ok()) << st.error();
+  EXPECT_EQ(f.tcp.recovery, tcp::RecoveryMode::NewReno);
+  EXPECT_EQ(f.tcp.pacing, tcp::PacingMode::Off);
+  EXPECT_DOUBLE_EQ(f.tcp.cc_params.cubic_beta, 0.8);
+  EXPECT_DOUBLE_EQ(f.tcp.cc_params.cubic_c, 1.0);  // an integer is a number too
+  EXPECT_FALSE(f.tcp.cc_params.hystart);
+  const std::string wrong = write_temp("[tcp]\ncubic_beta = \"0.7\"\n");
+  st = load_toml(wrong, f);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().find(":2: 'tcp.cubic_beta' expects a number"), std::string::npos) << st.error();
+  for (const auto& p : {path, wrong}) std::remove(p.c_str());
+}
+
 TEST(Settings, CongestionControlNameOutlivesTheSettings) {
   Settings copy;
   {

@@ -1,12 +1,16 @@
 #include "tools/tunstackd/settings.hpp"
 
 #include <charconv>
+#include <cmath>
 #include <limits>
+#include <sstream>
 
 #include <toml++/toml.h>
 
+#include "tools/tunstackd/settings_parse.hpp"
+
 namespace tunstack::daemon {
-namespace {
+namespace detail {
 
 std::optional<std::uint64_t> parse_uint(const std::string& v, std::uint64_t max) {
   std::uint64_t out = 0;
@@ -28,7 +32,6 @@ std::optional<bool> parse_bool(const std::string& v) {
   return std::nullopt;
 }
 
-/// "250ms", "30s", "5m": the largest unit that divides the duration exactly (as parse_duration reads).
 std::string duration_text(Duration d) {
   const auto us = std::chrono::duration_cast<std::chrono::microseconds>(d).count();
   if (us % 1000 != 0) return std::to_string(us) + "us";
@@ -38,8 +41,22 @@ std::string duration_text(Duration d) {
   return std::to_string(ms) + "ms";
 }
 
-using Kind = SettingSpec::Kind;
-using Apply = std::function<std::optional<std::string>(Settings&, const std::string&)>;
+std::optional<double> parse_real(const std::string& v) {
+  double d = 0;
+  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), d);
+  if (v.empty() || ec != std::errc{} || end != v.data() + v.size() || !std::isfinite(d)) return std::nullopt;
+  return d;
+}
+
+}  // namespace detail
+
+namespace {
+
+using detail::Apply;
+using detail::duration_text;
+using detail::Kind;
+using detail::parse_bool;
+using detail::parse_uint;
 
 Apply set_string(std::string Settings::*field) {
   return [field](Settings& s, const std::string& v) -> std::optional<std::string> {
@@ -67,62 +84,6 @@ Apply set_bool(bool Settings::*field) {
     s.*field = *b;
     return std::nullopt;
   };
-}
-
-// [tcp]: setters for one tcp::TcpConfig field each, with the kind the TOML value must have.
-using tcp::TcpConfig;
-struct Setter {
-  Kind kind;
-  Apply apply;
-};
-
-template <class T>
-Setter tcp_uint(T TcpConfig::*field, std::uint64_t lo, std::uint64_t hi) {
-  return {Kind::UInt, [field, lo, hi](Settings& s, const std::string& v) -> std::optional<std::string> {
-            auto n = parse_uint(v, hi);
-            if (!n || *n < lo)
-              return "expects a whole number from " + std::to_string(lo) + " to " + std::to_string(hi) +
-                     ", got '" + v + "'";
-            s.tcp.*field = static_cast<T>(*n);
-            return std::nullopt;
-          }};
-}
-
-Setter tcp_duration(Duration TcpConfig::*field, Duration lo, Duration hi) {
-  return {Kind::Duration, [field, lo, hi](Settings& s, const std::string& v) -> std::optional<std::string> {
-            auto d = parse_duration(v);
-            if (!d || *d < lo || *d > hi)
-              return "expects a duration from " + duration_text(lo) + " to " + duration_text(hi) +
-                     " (such as 200ms, 30s, 2m), got '" + v + "'";
-            s.tcp.*field = *d;
-            return std::nullopt;
-          }};
-}
-
-Setter tcp_bool(bool TcpConfig::*field) {
-  return {Kind::Bool, [field](Settings& s, const std::string& v) -> std::optional<std::string> {
-            auto b = parse_bool(v);
-            if (!b) return "expects true or false, got '" + v + "'";
-            s.tcp.*field = *b;
-            return std::nullopt;
-          }};
-}
-
-// Congestion controllers the engine builds (stack/tcp/cc_registry.cpp). tcp.cc points into the
-// registry's names, whose storage is static: Settings can be copied freely.
-Setter tcp_cc() {
-  return {Kind::String, [](Settings& s, const std::string& v) -> std::optional<std::string> {
-            std::string known;
-            for (const tcp::CcAlgorithm& a : tcp::cc_algorithms()) {
-              const std::string_view name = a.name;
-              if (v == name) {
-                s.tcp.cc = name;
-                return std::nullopt;
-              }
-              known.append(known.empty() ? "" : ", ").append(name);
-            }
-            return "expects one of " + known + "; got '" + v + "'";
-          }};
 }
 
 // [impair]: one spec string per direction (stack/impair/config.hpp has the grammar).
@@ -228,73 +189,7 @@ std::vector<SettingSpec> build_specs() {
   add("memory.pool_bytes", "--pool-bytes", Kind::UInt, "cap on packet-buffer memory in bytes",
       set_uint(&Settings::pool_bytes, 1u << 20, 1ull << 40));
 
-  // [tcp]: TOML key tcp.NAME, flag --tcp-NAME (underscores as dashes). One line per setting.
-  auto tcp = [&](const std::string& name, std::string help, Setter set) {
-    std::string flag = "--tcp-" + name;
-    for (char& ch : flag)
-      if (ch == '_') ch = '-';
-    add("tcp." + name, flag, set.kind, std::move(help), std::move(set.apply));
-  };
-  using std::chrono::hours;
-  using std::chrono::milliseconds;
-  using std::chrono::minutes;
-  using std::chrono::seconds;
-  constexpr std::uint64_t kMaxWindow = 1u << 30;  // RFC 7323 §2.3: the largest scaled window
-  tcp("rcv_buf", "receive buffer per connection in bytes (client -> remote; initial size)",
-      tcp_uint(&TcpConfig::rcv_buf, 1024, kMaxWindow));
-  tcp("snd_buf", "send buffer per connection in bytes (remote -> client; initial size)",
-      tcp_uint(&TcpConfig::snd_buf, 1024, kMaxWindow));
-  tcp("min_buf", "buffers below this are raised to it", tcp_uint(&TcpConfig::min_buf, 1024, kMaxWindow));
-  tcp("max_buf", "buffers above this are cut to it", tcp_uint(&TcpConfig::max_buf, 1024, kMaxWindow));
-  tcp("initial_window", "initial congestion window in segments (RFC 6928: 10)",
-      tcp_uint(&TcpConfig::initial_window_segments, 1, 1000));
-  tcp("rto_initial", "retransmission timeout before the first RTT sample (RFC 6298: 1s)",
-      tcp_duration(&TcpConfig::rto_initial, milliseconds(1), minutes(10)));
-  tcp("rto_min", "lower bound of the retransmission timeout (Linux: 200ms)",
-      tcp_duration(&TcpConfig::rto_min, milliseconds(1), minutes(10)));
-  tcp("rto_max", "upper bound of the retransmission timeout (RFC 6298: at least 60s)",
-      tcp_duration(&TcpConfig::rto_max, milliseconds(1), minutes(10)));
-  tcp("delack", "delayed-ACK timeout (RFC 1122 4.2.3.2: under 500ms; 0 acks at once)",
-      tcp_duration(&TcpConfig::delack_timeout, milliseconds(0), milliseconds(500)));
-  tcp("time_wait", "how long a closed connection lingers in TIME-WAIT",
-      tcp_duration(&TcpConfig::time_wait, milliseconds(0), minutes(10)));
-  tcp("fin_wait2_timeout", "how long to wait for the client's FIN after ours was acked",
-      tcp_duration(&TcpConfig::fin_wait2_timeout, seconds(1), hours(24)));
-  tcp("connect_timeout", "how long a SYN waits for the outbound to connect",
-      tcp_duration(&TcpConfig::connect_timeout, seconds(1), minutes(10)));
-  tcp("max_retries", "RTO retransmissions of data or FIN before the connection is dropped",
-      tcp_uint(&TcpConfig::max_retries, 1, 100));
-  tcp("synack_retries", "SYN-ACK retransmissions before a half-open connection is dropped",
-      tcp_uint(&TcpConfig::synack_retries, 0, 100));
-  tcp("keepalive_idle", "idle time before keepalive probes start (0 disables keepalive)",
-      tcp_duration(&TcpConfig::keepalive_idle, seconds(0), hours(24)));
-  tcp("keepalive_interval", "time between keepalive probes",
-      tcp_duration(&TcpConfig::keepalive_interval, seconds(1), hours(24)));
-  tcp("keepalive_probes", "unanswered keepalive probes before the connection is dropped",
-      tcp_uint(&TcpConfig::keepalive_probes, 1, 1000));
-  tcp("max_half_open", "connections not yet established (the SYN queue)",
-      tcp_uint(&TcpConfig::max_half_open, 1, 1u << 22));
-  tcp("max_connections", "TCP connections at once", tcp_uint(&TcpConfig::max_connections, 1, 1u << 22));
-  tcp("quickack", "segments ACKed at once at the start of a connection (Linux quickack)",
-      tcp_uint(&TcpConfig::quickack_segments, 0, 1u << 16));
-  tcp("immediate_synack", "answer a SYN before the outbound connects (default: after)",
-      tcp_bool(&TcpConfig::immediate_synack));
-  tcp("sack", "offer and accept SACK (RFC 2018)", tcp_bool(&TcpConfig::sack));
-  tcp("timestamps", "offer and accept timestamps (RFC 7323)", tcp_bool(&TcpConfig::timestamps));
-  tcp("window_scale", "offer and accept window scaling (RFC 7323)", tcp_bool(&TcpConfig::window_scale));
-  tcp("cc", "congestion control: cubic (RFC 9438 with HyStart++), newreno or bbr (v1)", tcp_cc());
-  tcp("rcv_buf_max", "receive buffer auto-tuning ceiling in bytes (= rcv_buf turns tuning off)",
-      tcp_uint(&TcpConfig::rcv_buf_max, 1024, kMaxWindow));
-  tcp("snd_buf_max", "send buffer ceiling in bytes (the buffer follows 2 x cwnd up to it)",
-      tcp_uint(&TcpConfig::snd_buf_max, 1024, kMaxWindow));
-  tcp("buf_idle_release", "free a connection's empty buffers after this idle time (0: at once)",
-      tcp_duration(&TcpConfig::buf_idle_release, milliseconds(0), minutes(10)));
-  tcp("user_timeout", "abort when sent data stays unacknowledged this long (0: max_retries decides)",
-      tcp_duration(&TcpConfig::user_timeout, milliseconds(0), hours(24)));
-  tcp("syn_cookies", "answer with SYN cookies when the SYN queue is full (RFC 4987)",
-      tcp_bool(&TcpConfig::syn_cookies));
-  tcp("challenge_ack_limit", "challenge ACKs per second, all connections together (RFC 5961 7; 0: no limit)",
-      tcp_uint(&TcpConfig::challenge_ack_limit, 0, 1u << 24));
+  detail::add_tcp_settings(add);
 
   add("impair.rx", "--impair-rx", Kind::String,
       "impair packets from the TUN into the stack, e.g. \"loss=1% delay=20ms jitter=2ms seed=7\" "
@@ -318,6 +213,14 @@ std::string node_to_string(const toml::node& n, Kind kind, bool& ok) {
     case Kind::Bool:
       if (auto b = n.value<bool>()) return *b ? "true" : "false";
       break;
+    case Kind::Real:
+      if (auto d = n.value<double>()) {
+        std::ostringstream out;
+        out.precision(17);
+        out << *d;
+        return out.str();
+      }
+      break;
     case Kind::Duration:
       if (auto s = n.value<std::string>()) return *s;
       if (auto i = n.value<std::int64_t>()) return std::to_string(*i);  // seconds
@@ -332,6 +235,7 @@ const char* kind_name(Kind k) {
     case Kind::String: return "a string";
     case Kind::UInt: return "a non-negative integer";
     case Kind::Bool: return "true or false";
+    case Kind::Real: return "a number";
     case Kind::Duration: return "a duration string like \"30s\"";
   }
   return "?";
@@ -420,38 +324,6 @@ namespace {
 
 std::string bytes_text(std::uint64_t n) { return std::to_string(n); }
 
-/// The [tcp] rules that involve more than one key (each key's own range is checked when set).
-std::optional<std::string> validate_tcp(const Settings& s) {
-  const tcp::TcpConfig& t = s.tcp;
-  if (t.mtu != s.mtu) return "tcp mtu " + std::to_string(t.mtu) + " differs from tun.mtu " + std::to_string(s.mtu);
-  if (t.rto_min > t.rto_initial || t.rto_initial > t.rto_max)
-    return "tcp.rto_min (" + duration_text(t.rto_min) + ") <= tcp.rto_initial (" + duration_text(t.rto_initial) +
-           ") <= tcp.rto_max (" + duration_text(t.rto_max) + ") does not hold";
-  // A delayed ACK must come well before the sender's retransmission timer (RFC 1122 4.2.3.2).
-  if (t.delack_timeout >= t.rto_min)
-    return "tcp.delack (" + duration_text(t.delack_timeout) + ") must be below tcp.rto_min (" +
-           duration_text(t.rto_min) + ")";
-  if (t.min_buf > t.max_buf)
-    return "tcp.min_buf (" + bytes_text(t.min_buf) + ") is above tcp.max_buf (" + bytes_text(t.max_buf) + ")";
-  // Every buffer must hold at least one full-sized segment of this MTU.
-  if (t.min_buf < s.mtu)
-    return "tcp.min_buf (" + bytes_text(t.min_buf) + ") is below the MTU (" + std::to_string(s.mtu) +
-           "): a buffer must hold one full segment";
-  for (auto [name, v] : {std::pair{"tcp.rcv_buf", t.rcv_buf}, std::pair{"tcp.snd_buf", t.snd_buf}}) {
-    if (v < t.min_buf || v > t.max_buf)
-      return std::string(name) + " (" + bytes_text(v) + ") is outside tcp.min_buf..tcp.max_buf (" +
-             bytes_text(t.min_buf) + ".." + bytes_text(t.max_buf) + ")";
-  }
-  if (t.rcv_buf_max < t.rcv_buf || t.snd_buf_max < t.snd_buf)
-    return "tcp.rcv_buf_max / tcp.snd_buf_max must not be below tcp.rcv_buf / tcp.snd_buf (" +
-           bytes_text(t.rcv_buf_max) + " / " + bytes_text(t.snd_buf_max) + " vs " + bytes_text(t.rcv_buf) +
-           " / " + bytes_text(t.snd_buf) + ")";
-  if (t.max_half_open > t.max_connections)
-    return "tcp.max_half_open (" + std::to_string(t.max_half_open) + ") is above tcp.max_connections (" +
-           std::to_string(t.max_connections) + ")";
-  return std::nullopt;
-}
-
 std::optional<std::string> validate_impair(const Settings& s) {
   for (auto [key, c] : {std::pair{"impair.rx", &s.impair_rx}, std::pair{"impair.tx", &s.impair_tx}}) {
     if (auto st = impair::check(*c); !st) return std::string(key) + ": " + st.error();
@@ -468,7 +340,7 @@ std::optional<std::string> validate_impair(const Settings& s) {
 Status<std::string> validate(const Settings& s) {
   if (s.tun_fd < 0 && s.tun_name.empty()) return Err{std::string("--tun or --tun-fd is required")};
   if (s.tun_name.size() >= 16) return Err{"--tun '" + s.tun_name + "' is longer than 15 characters"};
-  if (auto e = validate_tcp(s)) return Err{*e};
+  if (auto e = detail::validate_tcp(s)) return Err{*e};
   if (auto e = validate_impair(s)) return Err{*e};
   return {};
 }

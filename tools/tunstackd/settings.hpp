@@ -59,7 +59,7 @@ struct Settings {
 
 /// One declared setting.
 struct SettingSpec {
-  enum class Kind { String, UInt, Bool, Duration };
+  enum class Kind { String, UInt, Bool, Real, Duration };
   std::string key;    ///< TOML "section.name"
   std::string flag;   ///< command-line "--name"
   Kind kind;
