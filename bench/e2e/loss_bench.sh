@@ -63,11 +63,13 @@ TUNSTACKD=$(readlink -f "$DAEMON")
 # shellcheck source=../../tests/integration/gateway_env.sh
 source "$integration/gateway_env.sh"
 IFS=',' read -r -a cc_list <<< "$CCS"
+# kernel_cc NAME: the kernel's name for one of tunstack's controllers (its newreno is "reno").
+kernel_cc() { if [ "$1" = newreno ]; then echo reno; else echo "$1"; fi; }
 for cc in "${cc_list[@]}"; do
   "$TUNSTACKD" --tcp-cc "$cc" --help >/dev/null 2>&1 || { echo "tunstackd does not know --tcp-cc $cc" >&2; exit 2; }
-  modprobe -q "tcp_$cc" 2>/dev/null || true
-  grep -qw "$cc" /proc/sys/net/ipv4/tcp_available_congestion_control ||
-    { echo "the kernel has no '$cc' congestion control" >&2; exit 2; }
+  modprobe -q "tcp_$(kernel_cc "$cc")" 2>/dev/null || true
+  grep -qw "$(kernel_cc "$cc")" /proc/sys/net/ipv4/tcp_available_congestion_control ||
+    { echo "the kernel has no '$(kernel_cc "$cc")' congestion control" >&2; exit 2; }
 done
 IFS=';' read -r -a profile_list <<< "$PROFILES"
 
@@ -105,7 +107,7 @@ run_one() {
   local profile=$1 cc=$2 run=$3 dir=$4 args=() json
   # -C: TCP_CONGESTION on the client's and the server's data sockets (a namespace's default
   # can only be set to the host's tcp_allowed_congestion_control).
-  args=(-C "$cc")
+  args=(-C "$(kernel_cc "$cc")")
   [ "$dir" = down ] && args+=(-R)
   json="$OUT/json/$(echo "$profile" | tr -c 'a-z0-9.%\n' '_').$cc.$dir.run$run.json"
   sleep 0.3; cp "$GW_STATS" "$OUT/before.prom"
