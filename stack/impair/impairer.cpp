@@ -85,7 +85,7 @@ void Impairer::schedule(Instant now, PacketBuf p) {
   }
   bool reordered = false;
   const Instant at = due_after_delay(left, reordered);
-  if (at <= now && held() == 0) {
+  if (at <= now && held() == 0 && out_.room() > 0) {
     // Due already and nothing held that could be due earlier: out at once (e.g. loss only).
     ++stats_.delivered;
     out_.emit(std::move(p));
@@ -162,6 +162,11 @@ Instant Impairer::due_after_delay(Instant t, bool& reordered) {
 
 void Impairer::release_due(Instant now) {
   while (held() > 0) {
+    if (out_.room() == 0) {
+      ++stats_.output_waits;
+      output_blocked_ = true;
+      break;
+    }
     const bool from_line = line_count_ > 0 && (side_.empty() || earlier(line_[line_head_], side_.front()));
     PacketBuf p;
     if (from_line) {

@@ -38,6 +38,7 @@ struct ImpairStats {
   Counter reordered = 0;           ///< packets taken out of the in-order stream
   Counter delayed = 0;             ///< packets held at all (not emitted in the call that took them)
   Counter rate_waited = 0;         ///< packets that found the bottleneck busy and queued
+  Counter output_waits = 0;        ///< releases stopped because the output had no room (held on)
   std::uint64_t queued = 0;        ///< gauge: packets held now
   std::uint64_t queued_bytes = 0;  ///< gauge: bytes held now
 
@@ -53,6 +54,7 @@ struct ImpairStats {
     f("reordered", reordered);
     f("delayed", delayed);
     f("rate_waited", rate_waited);
+    f("output_waits", output_waits);
     f("queued", queued);
     f("queued_bytes", queued_bytes);
   }
@@ -81,18 +83,25 @@ class Impairer {
     submit_impaired(now, std::move(p));
   }
 
-  /// Emits every held packet due at or before `now`, in due order (ties: submission order).
+  /// Emits every held packet due at or before `now`, in due order (ties: submission order),
+  /// as long as the output has room (PacketOutput::room): a full output (the TUN's TX queue)
+  /// keeps the rest held, as a real link's queue would, instead of losing them at the writer.
   void poll(Instant now) {
+    output_blocked_ = false;
     if (held() == 0) return;
     last_now_ = std::max(last_now_, now);
     if (next_due() <= now) release_due(now);
   }
 
-  /// When the next held packet is due (nullopt: nothing held).
+  /// When the next held packet is due (nullopt: nothing held, or the output is full: the driver
+  /// polls again when the output's room comes back).
   std::optional<Instant> next_deadline() const {
-    if (held() == 0) return std::nullopt;
+    if (held() == 0 || output_blocked_) return std::nullopt;
     return next_due();
   }
+
+  /// True when due packets wait for room at the output.
+  bool output_blocked() const { return output_blocked_; }
 
   bool enabled() const { return enabled_; }
   const ImpairConfig& config() const { return cfg_; }
@@ -131,6 +140,7 @@ class Impairer {
   BufPool& pool_;
   PacketOutput& out_;
   ImpairStats stats_;
+  bool output_blocked_ = false;
   Rng rng_;
   // Probabilities as 64-bit thresholds, compared against one draw each (no floating point per packet).
   std::uint64_t loss_thr_ = 0;

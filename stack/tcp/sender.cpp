@@ -98,7 +98,12 @@ void Connection::try_output(Instant now) {
     const SendStep step = send_new_data(now, cwnd, pipe, mss);
     if (step == SendStep::Sent) continue;
     if (step == SendStep::CwndLimited) cwnd_limited_now_ = true;
-    if (step == SendStep::NoData && pipe < cwnd) rate_.mark_app_limited(pipe);
+    // Out of data, or held by the client's receive window, with cwnd to spare: the delivery
+    // rates that follow say nothing about the path, so they are marked app-limited (the draft's
+    // rule extended to the receive window: a Linux receiver opens its window over several
+    // RTTs, and BBR would otherwise take the plateau for a full pipe and leave startup early).
+    if ((step == SendStep::NoData || step == SendStep::WindowLimited) && pipe < cwnd)
+      rate_.mark_app_limited(pipe);
     break;
   }
   arm_tlp(now);

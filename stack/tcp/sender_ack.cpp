@@ -127,7 +127,7 @@ void Connection::process_cumulative_ack(Instant now, const wire::TcpRepr& seg, S
     // wrap-safe range however long the connection runs without loss.
     if (snd_una_ - 1 > recover_) recover_ = snd_una_ - 1;
   }
-  if (state_recovery_ != RecoveryState::Recovery) snd_buf_expand();
+  snd_buf_expand();  // also in recovery: a send buffer behind cwnd would make the flow app-limited
   if (data_acked > 0 && sbuf_len_ == 0) buffers_maybe_idle(now);
   maybe_resume_reading();
 }

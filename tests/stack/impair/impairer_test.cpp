@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <map>
 #include <memory>
 #include <set>
@@ -32,12 +33,16 @@ class Recorder final : public PacketOutput {
  public:
   explicit Recorder(const Instant& now) : now_(now) {}
   void emit(PacketBuf p) override {
+    EXPECT_GT(room_left, 0u) << "emitted into a full output";
+    if (room_left != std::numeric_limits<std::size_t>::max()) --room_left;
     Got g{load_be32(p.data()), now_, p.size(), p.data(), {}};
     if (keep_bytes) g.bytes.assign(p.data(), p.data() + p.size());
     got.push_back(std::move(g));
   }
+  std::size_t room() const override { return room_left; }
   std::vector<Got> got;
   bool keep_bytes = false;
+  std::size_t room_left = std::numeric_limits<std::size_t>::max();
 
  private:
   const Instant& now_;
@@ -115,6 +120,44 @@ TEST_F(ImpairerTest, DisabledPassesThroughInOrderWithoutCopying) {
   EXPECT_EQ(imp->stats().submitted, 0u);
   EXPECT_EQ(imp->stats().delivered, 0u);
   EXPECT_EQ(imp->stats().queued, 0u);
+}
+
+TEST_F(ImpairerTest, FullOutputKeepsDuePacketsHeldInOrder) {
+  // A full output (the TUN's TX queue) is not a loss: due packets wait, in order, and leave when
+  // room comes back; while blocked the impairer asks for no wake-up of its own.
+  make("delay=5ms");
+  for (std::uint32_t i = 0; i < 4; ++i) submit(t0, i);
+  out.room_left = 0;
+  run_until(t0 + milliseconds(6));
+  EXPECT_TRUE(out.got.empty());
+  EXPECT_TRUE(imp->output_blocked());
+  EXPECT_FALSE(imp->next_deadline());
+  EXPECT_GE(imp->stats().output_waits, 1u);
+  submit(t0 + milliseconds(6), 4);  // due now, but the output is still full: held behind the rest
+  EXPECT_TRUE(out.got.empty());
+  out.room_left = std::numeric_limits<std::size_t>::max();
+  imp->poll(t0 + milliseconds(7));
+  EXPECT_EQ(ids(), (std::vector<std::uint32_t>{0, 1, 2, 3}));
+  run_until(t0 + milliseconds(12));
+  EXPECT_EQ(ids(), (std::vector<std::uint32_t>{0, 1, 2, 3, 4}));
+  EXPECT_FALSE(imp->output_blocked());
+  expect_conservation();
+  EXPECT_EQ(imp->stats().dropped_loss + imp->stats().dropped_limit, 0u);
+}
+
+TEST_F(ImpairerTest, LossOnlyFastPathRespectsAFullOutput) {
+  make("loss=0.0001% seed=3");  // enabled, no delay: packets normally leave inside submit()
+  out.room_left = 0;
+  submit(t0, 1);
+  submit(t0, 2);
+  EXPECT_TRUE(out.got.empty());
+  out.room_left = 1;
+  imp->poll(t0);
+  EXPECT_EQ(ids(), (std::vector<std::uint32_t>{1}));
+  out.room_left = 5;
+  imp->poll(t0);
+  EXPECT_EQ(ids(), (std::vector<std::uint32_t>{1, 2}));
+  expect_conservation();
 }
 
 TEST_F(ImpairerTest, LossRateMatchesForAFixedSeed) {
@@ -489,7 +532,7 @@ TEST_F(ImpairerTest, EverythingTogetherConservesPacketsAndBuffers) {
 
   std::set<std::string> names;
   s.visit([&](std::string_view n, std::uint64_t) { names.insert(std::string(n)); });
-  EXPECT_EQ(names.size(), 12u);
+  EXPECT_EQ(names.size(), 13u);
 }
 
 TEST_F(ImpairerTest, ImpairedOutputStampsTheDriversTime) {
