@@ -10,6 +10,8 @@
 namespace tunstack::daemon {
 namespace {
 
+constexpr Duration kTraceFlushInterval = std::chrono::milliseconds(200);
+
 HostConfig host_config(const Settings& s) {
   HostConfig c;
   c.mtu = s.mtu;
@@ -85,13 +87,19 @@ void Gateway::on_timer(Instant now) {
     write_stats(settings_.stats_file);
     next_stats_ = now + settings_.stats_interval;
   }
+  if (trace_ != nullptr && now >= next_trace_flush_) {
+    trace_->flush();
+    next_trace_flush_ = now + kTraceFlushInterval;
+  }
   after_work(now);
 }
 
 void Gateway::before_wait(Instant now) {
   // Socket callbacks (a stream connected, bytes from a server) ran since the last hand-off and
   // may have armed TCP timers: fold them into the loop's deadline. TUN writes completed since
-  // the last iteration freed TX slots: connections that stopped at a full queue carry on.
+  // the last iteration freed TX slots: the fault injector's held packets (already "on the
+  // network") go first, then connections that stopped at a full queue carry on.
+  if (tx_.imp_.output_blocked()) tx_.imp_.poll(now);
   tcp_.on_output_room(now);
   tcp_.poll(now);
   after_work(now);
@@ -111,9 +119,16 @@ void Gateway::after_work(Instant now) {
   consider(rx_.next_deadline());
   consider(tx_.imp_.next_deadline());
   if (!settings_.stats_file.empty()) consider(next_stats_);
+  if (trace_ != nullptr) consider(next_trace_flush_);
   // Bound the sleep so that state changed from socket callbacks (closed sessions) is reaped.
   consider(now + std::chrono::seconds(1));
   loop_.set_deadline(*next);
+}
+
+void Gateway::set_trace_writer(TraceWriter* w) {
+  trace_ = w;
+  tcp_.set_trace_sink(w);
+  next_trace_flush_ = tun::Loop::now() + kTraceFlushInterval;
 }
 
 void Gateway::visit_counters(const CounterVisitor& f) const {
@@ -134,6 +149,7 @@ void Gateway::visit_counters(const CounterVisitor& f) const {
   rx_.stats().visit([&](std::string_view n, std::uint64_t v) { f("impair_rx_" + std::string(n), v); });
   tx_.imp_.stats().visit([&](std::string_view n, std::uint64_t v) { f("impair_tx_" + std::string(n), v); });
   f("tun_write_refused", out_.dropped);
+  if (trace_ != nullptr) trace_->stats().visit(f);
   const auto& ps = pool_.stats();
   f("pool_allocs", ps.allocs);
   f("pool_exhausted", ps.exhausted);

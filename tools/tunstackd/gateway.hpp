@@ -15,6 +15,7 @@
 #include "stack/impair/impairer.hpp"
 #include "stack/tcp/layer.hpp"
 #include "tools/tunstackd/settings.hpp"
+#include "tools/tunstackd/trace_writer.hpp"
 #include "tun/loop.hpp"
 
 namespace tunstack::daemon {
@@ -33,6 +34,10 @@ class Gateway final : public tun::TunHandler {
   void on_timer(Instant now) override;
   void before_wait(Instant now) override;
   void after_wake(Instant now) override { tcp_.advance_clock(now); }
+
+  /// Traces TCP senders into `w` (owned by the caller, outlives the gateway); it is flushed
+  /// every 200 ms and its counters join the others.
+  void set_trace_writer(TraceWriter* w);
 
   void visit_counters(const CounterVisitor& f) const;
   /// Writes all counters in Prometheus text format to `path` (atomically, via rename).
@@ -111,6 +116,8 @@ class Gateway final : public tun::TunHandler {
   UdpToNat udp_handler_;
   EchoToNat echo_handler_;
   Instant next_stats_{};
+  TraceWriter* trace_ = nullptr;
+  Instant next_trace_flush_{};
 };
 
 }  // namespace tunstack::daemon

@@ -115,7 +115,21 @@ int run(Settings s) {
     return kExitUsage;
   }
 
+  std::unique_ptr<TraceWriter> trace;
+  if (!s.trace.path.empty()) {
+    auto w = TraceWriter::open(s.trace);
+    if (!w) {
+      spdlog::error("{}", w.error());
+      return kExitUsage;
+    }
+    trace = std::move(*w);
+  }
   Gateway gw(s, **loop, pool, tasks, std::move(*outbound));
+  if (trace) {
+    gw.set_trace_writer(trace.get());
+    spdlog::info("tracing TCP senders to {} (filter '{}', 1 in {} flows)", s.trace.path, s.trace.filter,
+                 s.trace.sample);
+  }
   spdlog::info("tunstackd up: device {} mtu {} outbound {} (settings from {}); nat cap {} idle {}s",
                dev_name, s.mtu, s.outbound, s.source, s.nat.max_mappings,
                std::chrono::duration_cast<std::chrono::seconds>(s.nat.idle_timeout).count());
@@ -126,6 +140,7 @@ int run(Settings s) {
     spdlog::warn("UDP idle timeout below 2 minutes (RFC 4787 REQ-5 asks for at least 2)");
   sd_notify_ready();
   auto st = (*loop)->run(gw);
+  if (trace) trace->flush();
   if (!s.stats_file.empty()) gw.write_stats(s.stats_file);
   std::string summary;
   gw.visit_counters([&](std::string_view n, std::uint64_t v) {

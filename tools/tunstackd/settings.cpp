@@ -186,6 +186,42 @@ std::vector<SettingSpec> build_specs() {
         s.stats_interval = *d;
         return std::nullopt;
       });
+  add("trace.file", "--trace-file", Kind::String,
+      "write per-connection TCP sender traces to this file (tools/plot/tcp_trace_plot.py draws them)",
+      [](Settings& s, const std::string& v) -> std::optional<std::string> {
+        s.trace.path = v;
+        return std::nullopt;
+      });
+  add("trace.format", "--trace-format", Kind::String, "trace file format: csv or jsonl",
+      [](Settings& s, const std::string& v) -> std::optional<std::string> {
+        if (v == "csv") s.trace.format = TraceOptions::Format::Csv;
+        else if (v == "jsonl") s.trace.format = TraceOptions::Format::Jsonl;
+        else return "expects csv or jsonl; got '" + v + "'";
+        return std::nullopt;
+      });
+  add("trace.filter", "--trace-filter", Kind::String,
+      "flows to trace: space-separated terms that must all match, host=CIDR and port=N[-M] "
+      "(client or server side); empty: every flow",
+      [](Settings& s, const std::string& v) -> std::optional<std::string> {
+        if (auto t = parse_trace_filter(v); !t) return t.error();
+        s.trace.filter = v;
+        return std::nullopt;
+      });
+  add("trace.sample", "--trace-sample", Kind::UInt, "trace one in N of the matching flows (1: all)",
+      [](Settings& s, const std::string& v) -> std::optional<std::string> {
+        auto n = parse_uint(v, 1u << 20);
+        if (!n || *n == 0) return "expects a whole number from 1 to 1048576, got '" + v + "'";
+        s.trace.sample = static_cast<std::uint32_t>(*n);
+        return std::nullopt;
+      });
+  add("trace.max_buffer", "--trace-max-buffer", Kind::UInt,
+      "trace bytes held in memory between writes; samples past it are dropped and counted",
+      [](Settings& s, const std::string& v) -> std::optional<std::string> {
+        auto n = parse_uint(v, 1ull << 30);
+        if (!n || *n < (64u << 10)) return "expects a whole number from 65536 to 1073741824, got '" + v + "'";
+        s.trace.max_buffer = *n;
+        return std::nullopt;
+      });
   add("memory.pool_bytes", "--pool-bytes", Kind::UInt, "cap on packet-buffer memory in bytes",
       set_uint(&Settings::pool_bytes, 1u << 20, 1ull << 40));
 

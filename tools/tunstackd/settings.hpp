@@ -16,6 +16,7 @@
 #include "stack/core/time.hpp"
 #include "stack/impair/config.hpp"
 #include "stack/tcp/config.hpp"
+#include "tools/tunstackd/trace_writer.hpp"
 
 namespace tunstack::daemon {
 
@@ -50,6 +51,8 @@ struct Settings {
   // [stats]
   std::string stats_file;           ///< Prometheus text, rewritten every stats_interval
   Duration stats_interval = std::chrono::seconds(1);
+  // [trace]
+  TraceOptions trace;               ///< per-connection TCP sender traces (off: empty path)
   // [memory]
   std::uint64_t pool_bytes = 256ull << 20;  ///< cap on packet-buffer memory
 
