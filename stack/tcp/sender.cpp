@@ -232,7 +232,8 @@ void Connection::on_tlp(Instant now) {
   tlp_retrans_ = retrans;
   tlp_dsacked_ = false;
   tlp_end_ = snd_max_;
-  trace(now, TraceEvent::Tlp, static_cast<std::uint32_t>(before - (iss_ + 1)), 0, Duration{-1});
+  trace(now, TraceEvent::Tlp, static_cast<std::uint32_t>((retrans ? sb_.at(sb_.tail() - 1).start : before) - (iss_ + 1)),
+        retrans ? sb_.at(sb_.tail() - 1).len : static_cast<std::uint32_t>(snd_nxt_ - before), Duration{-1});
   arm_rto(now);  // RFC 8985 §7.3: the RTO is re-armed after the probe
 }
 

@@ -242,6 +242,27 @@ TEST(Settings, SenderKnobsFromFlagsAndToml) {
   for (const auto& p : {path, wrong}) std::remove(p.c_str());
 }
 
+TEST(Settings, TraceKeys) {
+  Settings s;
+  for (auto [flag, value] : {std::pair{"--trace-file", "/tmp/t.csv"}, std::pair{"--trace-format", "jsonl"},
+                             std::pair{"--trace-filter", "host=198.19.0.0/24 port=5201"},
+                             std::pair{"--trace-sample", "10"}, std::pair{"trace.max_buffer", "1048576"}}) {
+    auto st = apply_setting(s, flag, value);
+    EXPECT_TRUE(st.ok()) << flag << ": " << st.error();
+  }
+  EXPECT_EQ(s.trace.path, "/tmp/t.csv");
+  EXPECT_EQ(s.trace.format, TraceOptions::Format::Jsonl);
+  EXPECT_EQ(s.trace.filter, "host=198.19.0.0/24 port=5201");
+  EXPECT_EQ(s.trace.sample, 10u);
+  EXPECT_EQ(s.trace.max_buffer, 1048576u);
+  auto bad = apply_setting(s, "--trace-filter", "host=198.19.0.0/40");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().find("host=198.19.0.0/40"), std::string::npos) << bad.error();
+  EXPECT_FALSE(apply_setting(s, "--trace-format", "xml").ok());
+  EXPECT_FALSE(apply_setting(s, "--trace-sample", "0").ok());
+  EXPECT_FALSE(apply_setting(s, "--trace-max-buffer", "100").ok());
+}
+
 TEST(Settings, CongestionControlNameOutlivesTheSettings) {
   Settings copy;
   {

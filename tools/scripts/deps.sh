@@ -8,7 +8,7 @@ build_pkgs=(meson ninja-build g++ pkg-config liburing-dev libmimalloc-dev libgte
   libbenchmark-dev libfmt-dev libspdlog-dev libcli11-dev libtomlplusplus-dev libpcap-dev)
 # Real peers for the namespace tests and the sandbox: the kernel's own tools and Debian's programs.
 run_pkgs=(iproute2 iputils-ping iperf3 curl python3 procps)
-test_pkgs=(clang libclang-rt-14-dev microsocks sockperf coturn nftables)
+test_pkgs=(clang libclang-rt-14-dev microsocks sockperf coturn nftables python3-matplotlib)
 
 pkgs=("${build_pkgs[@]}" "${run_pkgs[@]}")
 [ "$what" = test ] && pkgs+=("${test_pkgs[@]}")

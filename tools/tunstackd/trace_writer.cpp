@@ -66,9 +66,10 @@ Result<TraceTerm, std::string> parse_term(std::string_view t) {
   return bad("expects host=CIDR or port=N[-M]");
 }
 
-std::string_view jnum_or_null(std::int64_t v, std::string& tmp) {
-  if (v < 0) return "null";
-  tmp = std::to_string(v);
+/// Microseconds of `d`, or null when it is negative ("no value").
+std::string_view us_or_null(Duration d, std::string& tmp) {
+  if (d < Duration{0}) return "null";
+  tmp = std::to_string(us(d));
   return tmp;
 }
 
@@ -179,7 +180,7 @@ void TraceWriter::append_json(const tcp::TraceSample& s, const std::string& flow
                  comma == std::string::npos ? "" : flow.substr(comma + 1), tcp::to_string(s.event),
                  tcp::to_string(s.recovery), s.cc_phase, s.snd_una, s.snd_nxt, s.seg_seq, s.seg_len, s.cwnd,
                  s.ssthresh, s.in_flight, s.sacked, s.lost, s.snd_wnd, s.pacing_rate, s.delivery_rate, s.delivered,
-                 us(s.srtt), us(s.rttvar), us(s.rto), jnum_or_null(us(s.min_rtt), a), jnum_or_null(us(s.rtt), b));
+                 us(s.srtt), us(s.rttvar), us(s.rto), us_or_null(s.min_rtt, a), us_or_null(s.rtt, b));
 }
 
 void TraceWriter::flush() {
