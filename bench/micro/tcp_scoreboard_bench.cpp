@@ -48,7 +48,7 @@ void BM_ScoreboardSackAndRackPerAck(benchmark::State& state) {
     // Lost segments are "retransmitted" at once, as the sender would.
     for (auto id = sb.next_lost(); id != sb.tail(); id = sb.next_lost()) {
       sb.on_retransmit(sb.at(id), now);
-      rack.on_retransmit(id);
+      rack.on_retransmit(id, now);
     }
   }
   state.counters["sacked_ranges"] = static_cast<double>(sb.sacked_ranges());

@@ -70,22 +70,36 @@ std::uint32_t Rack::detect_loss(Scoreboard& sb, Instant now, Duration reo_wnd, s
     }
   }
   // Retransmissions (RFC 8985 §6.2 step 5 covers them too: a lost retransmission is detected).
-  std::size_t keep = 0;
-  for (std::size_t i = 0; i < retrans_.size(); ++i) {
-    const Scoreboard::Id id = retrans_[i];
-    if (id < sb.head() || id >= sb.tail()) continue;
-    SentSeg& s = sb.at(id);
-    if (!s.has(SentSeg::kRetrans)) continue;  // delivered, or already marked lost again
-    if (sent_after(xmit_ts_, end_seq_, s.xmit, s.end()) && expired(s, now, reo_wnd, timer)) {
-      if (sb.mark_lost(s)) {
-        bytes += s.len;
-        ++segments;
-      }
-      continue;
+  return bytes + detect_retransmissions(sb, now, reo_wnd, segments, timer);
+}
+
+std::uint32_t Rack::detect_retransmissions(Scoreboard& sb, Instant now, Duration reo_wnd, std::uint32_t& segments,
+                                           std::optional<Instant>& timer) {
+  // The list is in sending order, so, as for the originals, the first entry still in flight that
+  // was not sent before the last delivered segment, or has time left, ends the scan: each
+  // entry is passed once, and the cost per ACK does not grow with the number outstanding.
+  std::uint32_t bytes = 0;
+  for (; rhead_ < retrans_.size(); ++rhead_) {
+    const Watch& w = retrans_[rhead_];
+    if (w.id < sb.head() || w.id >= sb.tail()) continue;  // cumulatively acknowledged
+    SentSeg& s = sb.at(w.id);
+    // Delivered (SACKed), already marked lost again, or sent once more (a later entry watches).
+    if (!s.has(SentSeg::kRetrans) || s.xmit != w.xmit) continue;
+    if (!sent_after(xmit_ts_, end_seq_, s.xmit, s.end())) break;
+    if (!expired(s, now, reo_wnd, timer)) break;
+    if (sb.mark_lost(s)) {
+      bytes += s.len;
+      ++segments;
     }
-    retrans_[keep++] = id;
   }
-  retrans_.resize(keep);
+  if (rhead_ == retrans_.size()) {
+    retrans_.clear();
+    rhead_ = 0;
+  } else if (rhead_ >= 64 && rhead_ * 2 >= retrans_.size()) {
+    // Compact now and then: amortized O(1) per entry, memory bounded by what is in flight.
+    retrans_.erase(retrans_.begin(), retrans_.begin() + static_cast<std::ptrdiff_t>(rhead_));
+    rhead_ = 0;
+  }
   return bytes;
 }
 

@@ -5,7 +5,8 @@
 //
 // Cost per ACK does not grow with the window: original transmissions leave in sequence order, so
 // they are examined once each from a moving mark (the oldest one not yet delivered or lost);
-// retransmissions, which break that order, are few and kept in a list of their own.
+// retransmissions, which break that order, are kept in a list of their own in the order they
+// left, examined the same way from its front.
 #include <cstdint>
 #include <optional>
 #include <vector>
@@ -26,7 +27,7 @@ class Rack {
   /// Recovery ended: the grown reordering window decays after 16 recoveries.
   void on_recovery_exit();
   /// A retransmission of `id` left: it is watched by the retransmission list.
-  void on_retransmit(Scoreboard::Id id) { retrans_.push_back(id); }
+  void on_retransmit(Scoreboard::Id id, Instant xmit) { retrans_.push_back(Watch{id, xmit}); }
   /// The client reneged or an RTO marked everything: start the scan again from the front.
   void reset_scan(Scoreboard::Id head) { scan_ = head; }
   /// The reordering window (RFC 8985 §6.2 step 4).
@@ -50,6 +51,16 @@ class Rack {
   }
   /// Checks one segment: lost (true), or the time left before it would be.
   bool expired(const SentSeg& s, Instant now, Duration reo_wnd, std::optional<Instant>& timer) const;
+  /// The retransmission list's part of detect_loss.
+  std::uint32_t detect_retransmissions(Scoreboard& sb, Instant now, Duration reo_wnd, std::uint32_t& segments,
+                                       std::optional<Instant>& timer);
+
+  /// A retransmission being watched: the record and when that retransmission left (a record
+  /// sent again since has a newer entry further on; the old one is then dropped unexamined).
+  struct Watch {
+    Scoreboard::Id id;
+    Instant xmit;
+  };
 
   bool have_ = false;
   Instant xmit_ts_{};
@@ -62,7 +73,8 @@ class Rack {
   bool dsack_round_set_ = false;
   SeqNum dsack_round_;
   Scoreboard::Id scan_ = 0;                 ///< originals before it are delivered or lost
-  std::vector<Scoreboard::Id> retrans_;     ///< retransmissions that may still be in flight
+  std::vector<Watch> retrans_;  ///< retransmissions in the order they left; [rhead_, end) may be in flight
+  std::size_t rhead_ = 0;
 };
 
 }  // namespace tunstack::tcp

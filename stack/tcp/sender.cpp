@@ -164,7 +164,7 @@ bool Connection::retransmit(Instant now, Scoreboard::Id id) {
   const std::uint32_t pipe = sb_.in_flight();
   sb_.on_retransmit(s, now);
   rate_.on_send(s, now, pipe);
-  rack_.on_retransmit(id);
+  rack_.on_retransmit(id, now);
   ++layer_.mutable_stats().retransmits;
   if (undo_armed_) {
     ++undo_retrans_;

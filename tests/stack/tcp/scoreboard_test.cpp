@@ -131,7 +131,7 @@ TEST_F(ScoreboardTest, RackDetectsALostRetransmission) {
   // Segment 0 is lost and retransmitted at t0 + 30 ms; segment 2's original is SACKed at 40 ms.
   sb.mark_lost(sb.at(sb.head()));
   sb.on_retransmit(sb.at(sb.head()), t0 + 30 * ms);
-  rack.on_retransmit(sb.head());
+  rack.on_retransmit(sb.head(), t0 + 30 * ms);
   // A segment sent after the retransmission is delivered 25 ms later: the retransmission, sent
   // 10 ms before it, is lost (RFC 8985 §6.2 step 5 covers retransmissions).
   send(1, t0 + 40 * ms);
@@ -143,6 +143,63 @@ TEST_F(ScoreboardTest, RackDetectsALostRetransmission) {
   EXPECT_TRUE(sb.at(sb.head()).has(SentSeg::kLost));
   EXPECT_FALSE(sb.at(sb.head()).has(SentSeg::kRetrans));  // waiting to be sent again
   EXPECT_EQ(sb.next_lost(), sb.head());
+}
+
+TEST_F(ScoreboardTest, RackWatchesRetransmissionsInSendingOrder) {
+  // Segments 0..2 are lost; 0 is retransmitted at 30 ms, 1 at 31 ms, 0 again at 32 ms (its first
+  // entry is then stale and must neither block the scan nor count twice), 2 at 50 ms.
+  const Duration ms = std::chrono::milliseconds(1);
+  send(3, t0);
+  Rack rack;
+  for (int i = 0; i < 3; ++i) sb.mark_lost(sb.at(sb.head() + i));
+  auto resend = [&](int i, Instant t) {
+    sb.on_retransmit(sb.at(sb.head() + i), t);
+    rack.on_retransmit(sb.head() + i, t);
+  };
+  resend(0, t0 + 30 * ms);
+  resend(1, t0 + 31 * ms);
+  sb.mark_lost(sb.at(sb.head()));  // lost again (as RACK would find), then sent a third time
+  resend(0, t0 + 32 * ms);
+  resend(2, t0 + 50 * ms);
+  send(1, t0 + 40 * ms);  // new data after 0 and 1 went out, before 2 did
+  const Instant now = t0 + 65 * ms;
+  sb.sack(seg(3), seg(4), [&](SentSeg& s) { rack.on_delivered(s, now, 20 * ms); });  // RTT 25 ms
+  std::uint32_t segs = 0;
+  std::optional<Instant> timer;
+  rack.detect_loss(sb, now, 0 * ms, segs, timer);
+  EXPECT_EQ(segs, 2u);  // 1 (deadline 56 ms) and 0's latest copy (57 ms)
+  EXPECT_FALSE(sb.at(sb.head()).has(SentSeg::kRetrans));
+  EXPECT_FALSE(sb.at(sb.head() + 1).has(SentSeg::kRetrans));
+  EXPECT_TRUE(sb.at(sb.head() + 2).has(SentSeg::kRetrans));  // sent after the delivered one
+  EXPECT_FALSE(timer);  // nothing left that a later time could make lost
+  rack.detect_loss(sb, now + 10 * ms, 0 * ms, segs, timer);
+  EXPECT_EQ(segs, 0u);  // no double counting of the stale entry
+}
+
+TEST(ScoreboardFind, InterpolationFindsTheRecordForMixedSizesAcrossTheWrap) {
+  // find() guesses from the average record size and falls back to a binary search: check it
+  // against a linear scan with sizes from 1 byte to one MSS, starting just below 2^32.
+  Scoreboard sb;
+  std::uint32_t x = 12345;
+  auto rnd = [&] { return x = x * 1103515245u + 12345u; };
+  SeqNum next{0xffff0000u};
+  const Instant t = instant_from_ns(1);
+  for (int i = 0; i < 3000; ++i) {
+    const std::uint32_t len = i % 7 == 0 ? 1 + rnd() % 1448 : 1448;
+    sb.push(next, len).xmit = t;
+    next += len;
+  }
+  sb.ack_to(sb.at(sb.head() + 100).start, [](const SentSeg&, std::uint32_t) {});
+  const SeqNum front = sb.at(sb.head()).start;
+  const auto span = static_cast<std::uint32_t>(sb.end() - front);
+  for (int k = 0; k < 5000; ++k) {
+    const SeqNum q = front + rnd() % span;
+    Scoreboard::Id want = sb.head();
+    while (!(q < sb.at(want).end())) ++want;
+    ASSERT_EQ(sb.find(q), want) << k;
+  }
+  EXPECT_EQ(sb.find(front - 1), sb.tail());
+  EXPECT_EQ(sb.find(sb.end()), sb.tail());
 }
 
 TEST(RackReoWnd, ZeroWithoutReorderingInRecoveryAndGrowsWithDsack) {

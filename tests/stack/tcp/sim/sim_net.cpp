@@ -39,6 +39,7 @@ SimNet::SimNet(SimSetup s)
   setup_.client.expect = setup_.bytes;
   router_ = std::make_unique<Router>(source_);
   layer_ = std::make_unique<TcpLayer>(setup_.tcp, start_, pool_, capture_, *router_);
+  layer_->set_trace_sink(setup_.trace);
   const std::uint64_t seed = flow_seed(setup_.client.self.port, setup_.client.server.port);
   client_ = std::make_unique<SimClient>(setup_.client, seed, [this](Instant now, std::string seg) {
     link_.send(now, LinkPacket{Dir::ToServer, std::move(seg)});

@@ -26,6 +26,7 @@ struct SimSetup {
   std::uint64_t bytes = 1u << 20;              ///< the download size
   std::uint64_t seed = 1;                      ///< the link's randomness
   Duration limit = std::chrono::seconds(600);  ///< simulated time
+  TraceSink* trace = nullptr;                  ///< the layer's trace sink (benchmarks, trace tests)
 
   static ClientConfig default_client();
 };
