@@ -83,23 +83,6 @@ gw_up --log-level warn > "$OUT/tunstackd.log" 2>&1 || { echo "gw_up failed"; cat
 spawn "$NS_SRV" iperf3 -s -B 198.19.0.2 -p 5201 > "$OUT/iperf3_server.log" 2>&1
 wait_for 15 sh -c "ip netns exec $NS_SRV ss -Hltn 'sport = :5201' | grep -q ." || { echo "iperf3 server did not start"; exit 1; }
 
-# gw_restart FLAGS...: a fresh daemon with these flags on the same namespaces (its TUN moved
-# into the app namespace and configured as gw_up does).
-gw_restart() {
-  kill -TERM "$GW_PID" 2>/dev/null || true
-  for _ in $(seq 50); do kill -0 "$GW_PID" 2>/dev/null || break; sleep 0.1; done
-  wait "$GW_PID" 2>/dev/null || true
-  rm -f "$GW_STATS"
-  spawn "$NS_GW" "$TUNSTACKD" --tun ts0 --stats-file "$GW_STATS" --stats-interval 100ms --log-level warn "$@" \
-    >> "$OUT/tunstackd.log" 2>&1
-  GW_PID=$SPAWNED_PID
-  wait_for 10 ip -n "$NS_GW" link show ts0 || { echo "tunstackd did not create ts0"; exit 1; }
-  ip -n "$NS_GW" link set ts0 netns "$NS_APP"
-  ip -n "$NS_APP" link set ts0 up
-  ip -n "$NS_APP" addr add 198.18.0.2/24 dev ts0
-  ip -n "$NS_APP" route add default dev ts0
-  wait_for 15 test -s "$GW_STATS" || { echo "no stats from tunstackd"; exit 1; }
-}
 stat_of() { awk -v k="tunstack_$1" '$1 == k { print $2 }' "$2"; }
 
 # run_one PROFILE CC RUN DIRECTION: one iperf3 run, a row in raw.csv.
@@ -136,7 +119,8 @@ for profile in "${profile_list[@]}"; do
   for cc in "${cc_list[@]}"; do
     # Same profile both ways; new seeds per profile and controller, same seeds for both directions.
     # shellcheck disable=SC2086
-    gw_restart --tcp-cc "$cc" --impair-rx "$profile seed=$seed" --impair-tx "$profile seed=$((seed + 1))" $EXTRA
+    gw_restart --log-level warn --tcp-cc "$cc" --impair-rx "$profile seed=$seed" --impair-tx "$profile seed=$((seed + 1))" $EXTRA \
+      >> "$OUT/tunstackd.log" 2>&1 || { echo "tunstackd did not start; its log:"; tail -20 "$OUT/tunstackd.log"; exit 1; }
     echo "tunstackd --tcp-cc $cc --impair-rx \"$profile seed=$seed\" --impair-tx \"$profile seed=$((seed + 1))\" $EXTRA" >> "$OUT/commands.log"
     seed=$((seed + 2))
     for run in $(seq "$RUNS"); do

@@ -21,6 +21,12 @@ gw_up() {
   ip netns exec "$NS_GW" sysctl -qw net.ipv4.ping_group_range="0 2147483647"
   GW_STATS="$(ts_tmp)/stats.prom"
   GW_LOG="$(ts_tmp)/tunstackd.log"
+  gw_start "$@"
+}
+
+# gw_start [tunstackd flags...]: starts tunstackd in the gateway namespace and moves its TUN
+# into the app namespace, addressed and routed (gw_up calls it; gw_restart reuses it).
+gw_start() {
   spawn "$NS_GW" "$TUNSTACKD" --tun ts0 --stats-file "$GW_STATS" --stats-interval 100ms "$@"
   GW_PID=$SPAWNED_PID
   if ! wait_for 10 ip -n "$NS_GW" link show ts0; then
@@ -33,6 +39,16 @@ gw_up() {
   ip -n "$NS_APP" route add default dev ts0
   ip -n "$NS_APP" -6 route add default dev ts0
   wait_for 15 test -s "$GW_STATS"
+}
+
+# gw_restart [tunstackd flags...]: ends the running daemon (by its PID) and starts a new one
+# with these flags on the same namespaces.
+gw_restart() {
+  kill -TERM "$GW_PID" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$GW_PID" 2>/dev/null || break; sleep 0.1; done
+  wait "$GW_PID" 2>/dev/null || true
+  rm -f "$GW_STATS"
+  gw_start "$@"
 }
 
 # counter NAME: the current value of tunstack_NAME in the stats file (0 if absent).

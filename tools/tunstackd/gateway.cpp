@@ -1,16 +1,49 @@
 #include "tools/tunstackd/gateway.hpp"
 
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <sys/random.h>
 
 #include <cstdio>
 #include <fstream>
 
 #include "dispatch/direct.hpp"
+#include "dispatch/guard.hpp"
 
 namespace tunstack::daemon {
 namespace {
 
 constexpr Duration kTraceFlushInterval = std::chrono::milliseconds(200);
+/// How often the guard re-reads the namespace's addresses (an address added later is covered
+/// within this time; netlink would be immediate, but a poll keeps the daemon simple).
+constexpr Duration kOwnAddressRefresh = std::chrono::seconds(5);
+
+/// Every address on every interface of the daemon's network namespace.
+std::vector<IpAddr> own_addresses() {
+  std::vector<IpAddr> out;
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) return out;
+  for (ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr) continue;
+    if (i->ifa_addr->sa_family == AF_INET) {
+      const auto* sin = reinterpret_cast<const sockaddr_in*>(i->ifa_addr);  // NOLINT
+      out.emplace_back(Ip4Addr::load(reinterpret_cast<const std::byte*>(&sin->sin_addr)));  // NOLINT
+    } else if (i->ifa_addr->sa_family == AF_INET6) {
+      const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(i->ifa_addr);  // NOLINT
+      out.emplace_back(Ip6Addr::load(reinterpret_cast<const std::byte*>(&sin6->sin6_addr)));  // NOLINT
+    }
+  }
+  ::freeifaddrs(list);
+  return out;
+}
+
+dispatch::DestinationPolicy guard_policy(const Settings& s) {
+  dispatch::DestinationPolicy p;
+  p.set_enabled(s.block_own_host);
+  if (auto rules = dispatch::parse_allow_list(s.allow)) p.set_allow(*rules);  // checked in validate()
+  p.set_own_addresses(own_addresses());
+  return p;
+}
 
 HostConfig host_config(const Settings& s) {
   HostConfig c;
@@ -51,15 +84,18 @@ Gateway::Gateway(const Settings& s, tun::Loop& loop, BufPool& pool, dispatch::Ta
       return_path_(nat::ReturnPathConfig{s.mtu, 64}, pool, tx_, host_.icmp_errors()),
       outbound_(outbound.get()),
       dispatcher_(std::move(outbound)),
-      udp_nat_(s.nat, dispatcher_, return_path_, tun::Loop::now()),
-      ping_nat_(ping_config(s), dispatcher_, return_path_, tun::Loop::now()),
-      tcp_(tcp_config(s), tun::Loop::now(), pool, tx_, dispatcher_, &host_.icmp_errors()),
+      policy_(guard_policy(s)),
+      guard_(dispatcher_, policy_, tasks),
+      udp_nat_(s.nat, guard_, return_path_, tun::Loop::now()),
+      ping_nat_(ping_config(s), guard_, return_path_, tun::Loop::now()),
+      tcp_(tcp_config(s), tun::Loop::now(), pool, tx_, guard_, &host_.icmp_errors()),
       udp_handler_(udp_nat_),
       echo_handler_(ping_nat_) {
   host_.set_udp_handler(&udp_handler_);
   if (!s.ping_local) host_.set_echo_handler(&echo_handler_);
   host_.set_tcp_handler(&tcp_);
   next_stats_ = tun::Loop::now();
+  next_address_refresh_ = tun::Loop::now() + kOwnAddressRefresh;
   after_work(tun::Loop::now());
 }
 
@@ -86,6 +122,10 @@ void Gateway::on_timer(Instant now) {
   if (!settings_.stats_file.empty() && now >= next_stats_) {
     write_stats(settings_.stats_file);
     next_stats_ = now + settings_.stats_interval;
+  }
+  if (settings_.block_own_host && now >= next_address_refresh_) {
+    policy_.set_own_addresses(own_addresses());
+    next_address_refresh_ = now + kOwnAddressRefresh;
   }
   if (trace_ != nullptr && now >= next_trace_flush_) {
     trace_->flush();
@@ -120,6 +160,7 @@ void Gateway::after_work(Instant now) {
   consider(tx_.imp_.next_deadline());
   if (!settings_.stats_file.empty()) consider(next_stats_);
   if (trace_ != nullptr) consider(next_trace_flush_);
+  if (settings_.block_own_host) consider(next_address_refresh_);
   // Bound the sleep so that state changed from socket callbacks (closed sessions) is reaped.
   consider(now + std::chrono::seconds(1));
   loop_.set_deadline(*next);
@@ -150,6 +191,7 @@ void Gateway::visit_counters(const CounterVisitor& f) const {
   tx_.imp_.stats().visit([&](std::string_view n, std::uint64_t v) { f("impair_tx_" + std::string(n), v); });
   f("tun_write_refused", out_.dropped);
   if (trace_ != nullptr) trace_->stats().visit(f);
+  guard_.stats().visit(f);
   const auto& ps = pool_.stats();
   f("pool_allocs", ps.allocs);
   f("pool_exhausted", ps.exhausted);

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "dispatch/dispatcher.hpp"
+#include "dispatch/guard.hpp"
 #include "dispatch/task_queue.hpp"
 #include "nat/return_path.hpp"
 #include "nat/udp_nat.hpp"
@@ -110,6 +111,8 @@ class Gateway final : public tun::TunHandler {
   nat::ReturnPath return_path_;
   const dispatch::Outbound* outbound_;  // owned by dispatcher_
   dispatch::SingleDispatcher dispatcher_;
+  dispatch::DestinationPolicy policy_;  ///< the gateway's own host and reserved ranges are off limits
+  dispatch::GuardDispatcher guard_;     ///< every flow passes it before an outbound sees it
   nat::UdpNat udp_nat_;
   nat::UdpNat ping_nat_;
   tcp::TcpLayer tcp_;
@@ -118,6 +121,7 @@ class Gateway final : public tun::TunHandler {
   Instant next_stats_{};
   TraceWriter* trace_ = nullptr;
   Instant next_trace_flush_{};
+  Instant next_address_refresh_{};
 };
 
 }  // namespace tunstack::daemon

@@ -7,6 +7,7 @@
 
 #include <toml++/toml.h>
 
+#include "dispatch/guard.hpp"
 #include "tools/tunstackd/settings_parse.hpp"
 
 namespace tunstack::daemon {
@@ -186,6 +187,18 @@ std::vector<SettingSpec> build_specs() {
         s.stats_interval = *d;
         return std::nullopt;
       });
+  add("security.block_own_host", "--block-own-host", Kind::Bool,
+      "refuse flows to the gateway's own addresses, loopback, link-local, multicast and reserved "
+      "ranges (TCP: RST; UDP, ping: ICMP administratively prohibited)",
+      set_bool(&Settings::block_own_host));
+  add("security.allow", "--allow", Kind::String,
+      "destinations let through despite block_own_host: ADDRESS[/LEN][:PORT[-PORT]] entries, comma "
+      "separated (IPv6 in brackets with a port; a TOML array of strings in the file)",
+      [](Settings& s, const std::string& v) -> std::optional<std::string> {
+        if (auto r = dispatch::parse_allow_list(v); !r) return r.error();
+        s.allow = v;
+        return std::nullopt;
+      });
   add("trace.file", "--trace-file", Kind::String,
       "write per-connection TCP sender traces to this file (tools/plot/tcp_trace_plot.py draws them)",
       [](Settings& s, const std::string& v) -> std::optional<std::string> {
@@ -242,6 +255,18 @@ std::string node_to_string(const toml::node& n, Kind kind, bool& ok) {
   switch (kind) {
     case Kind::String:
       if (auto s = n.value<std::string>()) return *s;
+      if (const auto* arr = n.as_array()) {  // a list setting: its entries, comma separated
+        std::string joined;
+        for (const auto& e : *arr) {
+          auto item = e.value<std::string>();
+          if (!item) {
+            ok = false;
+            return {};
+          }
+          joined.append(joined.empty() ? "" : ",").append(*item);
+        }
+        return joined;
+      }
       break;
     case Kind::UInt:
       if (auto i = n.value<std::int64_t>(); i && *i >= 0) return std::to_string(*i);

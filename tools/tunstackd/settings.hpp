@@ -51,6 +51,9 @@ struct Settings {
   // [stats]
   std::string stats_file;           ///< Prometheus text, rewritten every stats_interval
   Duration stats_interval = std::chrono::seconds(1);
+  // [security]
+  bool block_own_host = true;       ///< refuse flows to loopback, own addresses, reserved ranges
+  std::string allow;                ///< allow-list entries (dispatch/guard.hpp), comma separated
   // [trace]
   TraceOptions trace;               ///< per-connection TCP sender traces (off: empty path)
   // [memory]
