@@ -263,6 +263,33 @@ TEST(Settings, TraceKeys) {
   EXPECT_FALSE(apply_setting(s, "--trace-max-buffer", "100").ok());
 }
 
+TEST(Settings, SecurityAllowListFromFlagAndTomlArray) {
+  Settings s;
+  EXPECT_TRUE(s.block_own_host);
+  ASSERT_TRUE(apply_setting(s, "--allow", "127.0.0.1:53,[::1]:53").ok());
+  EXPECT_EQ(s.allow, "127.0.0.1:53,[::1]:53");
+  ASSERT_TRUE(apply_setting(s, "--block-own-host", "false").ok());
+  EXPECT_FALSE(s.block_own_host);
+  auto bad = apply_setting(s, "--allow", "127.0.0.1:99999");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().find("127.0.0.1:99999"), std::string::npos) << bad.error();
+
+  Settings f;
+  const std::string path = write_temp("[security]\nallow = [\"198.19.0.1:8080-8090\", \"fe80::/10\"]\n");
+  auto st = load_toml(path, f);
+  ASSERT_TRUE(st.ok()) << st.error();
+  EXPECT_EQ(f.allow, "198.19.0.1:8080-8090,fe80::/10");
+  const std::string wrong = write_temp("[security]\n\nallow = [\"198.19.0.1\", 5]\n");
+  st = load_toml(wrong, f);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().find(":3: 'security.allow' expects a string"), std::string::npos) << st.error();
+  const std::string bad_entry = write_temp("[security]\nallow = [\"localhost:53\"]\n");
+  st = load_toml(bad_entry, f);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().find("allow entry 'localhost:53'"), std::string::npos) << st.error();
+  for (const auto& p : {path, wrong, bad_entry}) std::remove(p.c_str());
+}
+
 TEST(Settings, CongestionControlNameOutlivesTheSettings) {
   Settings copy;
   {
