@@ -165,7 +165,7 @@ class RejectOutbound final : public Outbound {
     return nullptr;
   }
   std::unique_ptr<StreamSession> open_stream(const FlowInfo& flow, StreamSink& sink) override {
-    return std::make_unique<RejectStreamSession>(sink, tasks_, flow.dst);
+    return make_refused_stream(sink, tasks_, flow.dst);
   }
 
  private:
@@ -176,6 +176,10 @@ class RejectOutbound final : public Outbound {
 
 std::unique_ptr<Outbound> make_echo_outbound(TaskQueue& tasks, EchoConfig cfg) {
   return std::make_unique<EchoOutbound>(tasks, cfg);
+}
+
+std::unique_ptr<StreamSession> make_refused_stream(StreamSink& sink, TaskQueue& tasks, const Endpoint& dst) {
+  return std::make_unique<RejectStreamSession>(sink, tasks, dst);
 }
 
 std::unique_ptr<Outbound> make_reject_outbound(TaskQueue& tasks) {

@@ -14,6 +14,9 @@ struct EchoConfig {
 
 std::unique_ptr<Outbound> make_echo_outbound(TaskQueue& tasks, EchoConfig cfg = {});
 std::unique_ptr<Outbound> make_reject_outbound(TaskQueue& tasks);
+/// A stream session that fails as "refused, administratively prohibited" from the task queue
+/// (after the call that opened it returned): the client's SYN gets a RST.
+std::unique_ptr<StreamSession> make_refused_stream(StreamSink& sink, TaskQueue& tasks, const Endpoint& dst);
 
 /// Registers echo and reject in OutboundRegistry::instance().
 void register_builtin_sans_io_outbounds();

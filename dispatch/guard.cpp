@@ -1,5 +1,8 @@
 #include "dispatch/guard.hpp"
 
+#include "dispatch/builtin.hpp"
+#include "stack/core/text.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <cstring>
@@ -53,18 +56,6 @@ IpAddr canonical(const IpAddr& a) {
   return a;
 }
 
-bool prefix_match(const IpAddr& a, const IpAddr& prefix, unsigned len) {
-  if (a.version() != prefix.version()) return false;
-  const Bytes x = a.bytes();
-  const Bytes p = prefix.bytes();
-  const std::size_t whole = len / 8;
-  if (std::memcmp(x.data(), p.data(), whole) != 0) return false;
-  const unsigned rest = len % 8;
-  if (rest == 0) return true;
-  const auto mask = static_cast<std::uint8_t>(0xff00u >> rest);
-  return (static_cast<std::uint8_t>(x[whole]) & mask) == (static_cast<std::uint8_t>(p[whole]) & mask);
-}
-
 std::optional<std::uint16_t> parse_u16(std::string_view s) {
   unsigned v = 0;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
@@ -72,46 +63,14 @@ std::optional<std::uint16_t> parse_u16(std::string_view s) {
   return static_cast<std::uint16_t>(v);
 }
 
-/// A stream refused by the guard: the client's SYN gets a RST (see the file comment of guard.hpp).
-class RefusedStream final : public StreamSession {
- public:
-  RefusedStream(StreamSink& sink, TaskQueue& tasks, Endpoint dst) : alive_(std::make_shared<bool>(true)) {
-    tasks.post([&sink, dst, alive = alive_] {
-      if (*alive) sink.on_connect_failed(true, RemoteError{RemoteError::Kind::AdminProhibited, dst, dst.addr, 0});
-    });
-  }
-  ~RefusedStream() override { *alive_ = false; }
-  std::size_t send(Bytes) override { return 0; }
-  void shutdown_write() override {}
-  void abort() override {}
-  void resume_reading() override {}
-
- private:
-  std::shared_ptr<bool> alive_;
-};
-
 }  // namespace
 
 bool AllowRule::matches(const Endpoint& dst) const {
   return dst.port.value >= port_lo && dst.port.value <= port_hi &&
-         (prefix_match(dst.addr, prefix, prefix_len) || prefix_match(canonical(dst.addr), prefix, prefix_len));
+         (prefix.contains(dst.addr) || prefix.contains(canonical(dst.addr)));
 }
 
 namespace {
-
-/// "ADDRESS[/LEN]" into r.
-bool parse_prefix(std::string_view addr, AllowRule& r) {
-  const auto slash = addr.find('/');
-  auto ip = IpAddr::parse(addr.substr(0, slash));
-  if (!ip) return false;
-  r.prefix = *ip;
-  r.prefix_len = static_cast<std::uint8_t>(ip->is_v4() ? 32 : 128);
-  if (slash == std::string_view::npos) return true;
-  auto n = parse_u16(addr.substr(slash + 1));
-  if (!n || *n > r.prefix_len) return false;
-  r.prefix_len = static_cast<std::uint8_t>(*n);
-  return true;
-}
 
 /// "PORT" or "PORT-PORT" into r.
 bool parse_ports(std::string_view ports, AllowRule& r) {
@@ -146,7 +105,9 @@ Result<AllowRule, std::string> parse_allow_rule(std::string_view text) {
     has_ports = true;
   }
   AllowRule r;
-  if (!parse_prefix(addr, r) || (has_ports && !parse_ports(ports, r)))
+  auto prefix = IpPrefix::parse(addr);
+  if (prefix) r.prefix = *prefix;
+  if (!prefix || (has_ports && !parse_ports(ports, r)))
     return Err{"allow entry '" + std::string(text) +
                "': expects ADDRESS[/LEN][:PORT[-PORT]], IPv6 in brackets when a port follows "
                "(e.g. 127.0.0.1:53, 198.19.0.0/24:8000-8999, fe80::/10, [::1]:53)"};
@@ -155,19 +116,14 @@ Result<AllowRule, std::string> parse_allow_rule(std::string_view text) {
 
 Result<std::vector<AllowRule>, std::string> parse_allow_list(std::string_view text) {
   std::vector<AllowRule> rules;
-  std::size_t i = 0;
-  while (i < text.size()) {
-    if (text[i] == ',' || text[i] == ' ') {
-      ++i;
-      continue;
-    }
-    std::size_t j = text.find_first_of(", ", i);
-    if (j == std::string_view::npos) j = text.size();
-    auto r = parse_allow_rule(text.substr(i, j - i));
-    if (!r) return Err{r.error()};
-    rules.push_back(*r);
-    i = j;
-  }
+  std::string error;
+  for_each_token(text, [&](std::string_view t) {
+    auto r = parse_allow_rule(t);
+    if (!r) error = r.error();
+    else rules.push_back(*r);
+    return r.ok();
+  });
+  if (!error.empty()) return Err{error};
   return rules;
 }
 
@@ -195,7 +151,7 @@ class GuardDispatcher::GuardedOutbound final : public Outbound {
   GuardedOutbound(GuardDispatcher& g, Outbound& inner) : g_(g), inner_(inner) {}
   std::string_view name() const override { return inner_.name(); }
   std::unique_ptr<StreamSession> open_stream(const FlowInfo& flow, StreamSink& sink) override {
-    if (g_.admit(flow.dst) != DenyReason::None) return std::make_unique<RefusedStream>(sink, g_.tasks(), flow.dst);
+    if (g_.admit(flow.dst) != DenyReason::None) return make_refused_stream(sink, g_.tasks(), flow.dst);
     return inner_.open_stream(flow, sink);
   }
   std::unique_ptr<DatagramSession> open_datagram(const FlowInfo& flow, DatagramSink& sink) override;

@@ -34,8 +34,7 @@ constexpr std::size_t kDenyReasons = 8;
 /// One allow-list entry: a prefix and a port range ("198.19.0.1/32:8080-8090", "fe80::/10",
 /// "[::1]:53", "127.0.0.1:53"); without a port, every port (and ICMP).
 struct AllowRule {
-  IpAddr prefix;
-  std::uint8_t prefix_len = 0;
+  IpPrefix prefix;
   std::uint16_t port_lo = 0;
   std::uint16_t port_hi = 65535;
   bool matches(const Endpoint& dst) const;

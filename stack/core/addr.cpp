@@ -94,4 +94,30 @@ std::uint64_t hash_value(const IpAddr& a) {
   return hash_mix(lo ^ hash_mix(hi ^ static_cast<std::uint64_t>(a.version())));
 }
 
+std::optional<IpPrefix> IpPrefix::parse(std::string_view s) {
+  const auto slash = s.find('/');
+  auto a = IpAddr::parse(s.substr(0, slash));
+  if (!a) return std::nullopt;
+  const unsigned max = a->is_v4() ? 32 : 128;
+  unsigned len = max;
+  if (slash != std::string_view::npos) {
+    const std::string_view n = s.substr(slash + 1);
+    auto [end, ec] = std::from_chars(n.data(), n.data() + n.size(), len);
+    if (n.empty() || ec != std::errc{} || end != n.data() + n.size() || len > max) return std::nullopt;
+  }
+  return IpPrefix{*a, static_cast<std::uint8_t>(len)};
+}
+
+bool IpPrefix::contains(const IpAddr& a) const {
+  if (a.version() != addr.version()) return false;
+  const Bytes x = a.bytes();
+  const Bytes p = addr.bytes();
+  const std::size_t whole = len / 8u;
+  if (std::memcmp(x.data(), p.data(), whole) != 0) return false;
+  const unsigned rest = len % 8u;
+  if (rest == 0) return true;
+  const auto mask = static_cast<std::uint8_t>(0xff00u >> rest);
+  return (static_cast<std::uint8_t>(x[whole]) & mask) == (static_cast<std::uint8_t>(p[whole]) & mask);
+}
+
 }  // namespace tunstack

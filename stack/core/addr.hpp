@@ -102,6 +102,17 @@ class IpAddr {
   IpVersion version_ = IpVersion::V4;
 };
 
+/// An address prefix ("198.19.0.0/24", "fd00::/8"; a bare address is a /32 or /128).
+struct IpPrefix {
+  IpAddr addr;
+  std::uint8_t len = 0;
+
+  /// Parses "ADDRESS" or "ADDRESS/LEN"; nullopt when either part is wrong.
+  static std::optional<IpPrefix> parse(std::string_view s);
+  /// True when `a` is of the same family and its first `len` bits are the prefix's.
+  bool contains(const IpAddr& a) const;
+};
+
 /// A transport port number (host order).
 struct Port {
   std::uint16_t value = 0;

@@ -77,6 +77,18 @@ def shade(ax, spans):
         ax.axvspan(a, b, color="tab:red", alpha=0.08, lw=0, label="recovery / loss" if i == 0 else None)
 
 
+def finish(plt, fig, ax, ylabel, title, path):
+    """The parts every picture shares: axes labels, legend, grid, the file."""
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(loc="upper left", fontsize="small")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def plot_cwnd(plt, rows, spans, title, path):
     t = [r["t_us"] / 1e6 for r in rows]
     kib = lambda k: [r[k] / 1024 for r in rows]
@@ -89,14 +101,7 @@ def plot_cwnd(plt, rows, spans, title, path):
     ax.plot(t, kib("in_flight"), label="bytes in flight", lw=0.5, alpha=0.6)
     ax.plot(t, kib("sacked"), label="SACKed", lw=0.8, alpha=0.8)
     ax.plot(t, kib("lost"), label="lost, not yet retransmitted", lw=0.8, alpha=0.8)
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("KiB")
-    ax.set_title(f"{title}: congestion window and bytes in flight")
-    ax.legend(loc="upper left", fontsize="small")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    finish(plt, fig, ax, "KiB", f"{title}: congestion window and bytes in flight", path)
 
 
 def plot_rtt(plt, rows, spans, title, path):
@@ -111,14 +116,7 @@ def plot_rtt(plt, rows, spans, title, path):
     if mins:
         ax.plot(*zip(*mins), label="min RTT", lw=1, ls="--")
     ax.plot(t, [r["rto_us"] / 1000 for r in rows], label="RTO", lw=0.8, alpha=0.7)
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("ms")
-    ax.set_title(f"{title}: round-trip time")
-    ax.legend(loc="upper left", fontsize="small")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    finish(plt, fig, ax, "ms", f"{title}: round-trip time", path)
 
 
 def seq_window(rows, spans, span_s):
@@ -157,14 +155,8 @@ def plot_seq(plt, rows, spans, title, path, span_s=None):
                        label=label, zorder=3)
     for i, r in enumerate(r for r in rows if r["event"] == "rto"):
         ax.axvline(r["t_us"] / 1e6, color="black", lw=0.8, ls=":", label="RTO" if i == 0 else None)
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("sequence (MiB from the first data byte)")
-    ax.set_title(f"{title}: time-sequence graph, {lo_t:.2f} to {hi_t:.2f} s")
-    ax.legend(loc="upper left", fontsize="small")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    finish(plt, fig, ax, "sequence (MiB from the first data byte)",
+           f"{title}: time-sequence graph, {lo_t:.2f} to {hi_t:.2f} s", path)
 
 
 def main():

@@ -11,6 +11,8 @@
 
 #include <fmt/format.h>
 
+#include "stack/core/text.hpp"
+
 namespace tunstack::daemon {
 namespace {
 
@@ -36,20 +38,10 @@ Result<TraceTerm, std::string> parse_term(std::string_view t) {
   };
   TraceTerm term;
   if (t.rfind("host=", 0) == 0) {
-    std::string_view v = t.substr(5);
-    const auto slash = v.find('/');
-    auto addr = IpAddr::parse(v.substr(0, slash));
-    if (!addr) return bad("expects host=ADDRESS or host=ADDRESS/LENGTH");
-    const unsigned max_len = addr->is_v4() ? 32 : 128;
-    unsigned len = max_len;
-    if (slash != std::string_view::npos) {
-      auto n = parse_port(v.substr(slash + 1));
-      if (!n || *n > max_len) return bad("prefix length out of range");
-      len = *n;
-    }
+    auto p = IpPrefix::parse(t.substr(5));
+    if (!p) return bad("expects host=ADDRESS or host=ADDRESS/LENGTH");
     term.kind = TraceTerm::Kind::Host;
-    term.prefix = *addr;
-    term.prefix_len = static_cast<std::uint8_t>(len);
+    term.prefix = *p;
     return term;
   }
   if (t.rfind("port=", 0) == 0) {
@@ -77,32 +69,19 @@ std::string_view us_or_null(Duration d, std::string& tmp) {
 
 bool TraceTerm::matches(const Endpoint& e) const {
   if (kind == Kind::Port) return e.port.value >= port_lo && e.port.value <= port_hi;
-  if (e.addr.version() != prefix.version()) return false;
-  const Bytes a = e.addr.bytes();
-  const Bytes p = prefix.bytes();
-  const std::size_t whole = prefix_len / 8;
-  if (std::memcmp(a.data(), p.data(), whole) != 0) return false;
-  const unsigned rest = prefix_len % 8;
-  if (rest == 0) return true;
-  const auto mask = static_cast<std::uint8_t>(0xff00u >> rest);
-  return (static_cast<std::uint8_t>(a[whole]) & mask) == (static_cast<std::uint8_t>(p[whole]) & mask);
+  return prefix.contains(e.addr);
 }
 
 Result<std::vector<TraceTerm>, std::string> parse_trace_filter(const std::string& filter) {
   std::vector<TraceTerm> terms;
-  std::size_t i = 0;
-  while (i < filter.size()) {
-    if (filter[i] == ' ' || filter[i] == ',') {
-      ++i;
-      continue;
-    }
-    std::size_t j = filter.find_first_of(" ,", i);
-    if (j == std::string::npos) j = filter.size();
-    auto t = parse_term(std::string_view(filter).substr(i, j - i));
-    if (!t) return Err{t.error()};
-    terms.push_back(*t);
-    i = j;
-  }
+  std::string error;
+  for_each_token(filter, [&](std::string_view t) {
+    auto term = parse_term(t);
+    if (!term) error = term.error();
+    else terms.push_back(*term);
+    return term.ok();
+  });
+  if (!error.empty()) return Err{error};
   return terms;
 }
 

@@ -31,8 +31,7 @@ struct TraceOptions {
 /// One parsed filter term.
 struct TraceTerm {
   enum class Kind : std::uint8_t { Host, Port } kind = Kind::Host;
-  IpAddr prefix;
-  std::uint8_t prefix_len = 0;
+  IpPrefix prefix;
   std::uint16_t port_lo = 0, port_hi = 0;
   bool matches(const Endpoint& e) const;
 };
