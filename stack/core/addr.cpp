@@ -9,7 +9,7 @@ namespace tunstack {
 
 std::optional<Ip4Addr> Ip4Addr::parse(std::string_view s) {
   char buf[INET_ADDRSTRLEN];
-  if (s.size() >= sizeof buf) return std::nullopt;
+  if (s.empty() || s.size() >= sizeof buf) return std::nullopt;  // empty: data() may be null
   std::memcpy(buf, s.data(), s.size());
   buf[s.size()] = '\0';
   Ip4Addr a;
@@ -31,7 +31,7 @@ bool Ip6Addr::is_v4_mapped() const {
 
 std::optional<Ip6Addr> Ip6Addr::parse(std::string_view s) {
   char buf[INET6_ADDRSTRLEN];
-  if (s.size() >= sizeof buf) return std::nullopt;
+  if (s.empty() || s.size() >= sizeof buf) return std::nullopt;  // empty: data() may be null
   std::memcpy(buf, s.data(), s.size());
   buf[s.size()] = '\0';
   Ip6Addr a;
