@@ -97,11 +97,8 @@ Apply set_impair(impair::ImpairConfig Settings::*field) {
   };
 }
 
-std::vector<SettingSpec> build_specs() {
-  std::vector<SettingSpec> specs;
-  auto add = [&](std::string key, std::string flag, Kind k, std::string help, Apply a) {
-    specs.push_back({std::move(key), std::move(flag), k, std::move(help), std::move(a)});
-  };
+/// [tun] and [outbound].
+void add_device_and_outbound(const detail::AddSetting& add) {
   add("tun.name", "--tun", Kind::String, "TUN device to open (created if missing)",
       set_string(&Settings::tun_name));
   add("tun.fd", "--tun-fd", Kind::UInt, "adopt an already-open TUN file descriptor",
@@ -141,6 +138,10 @@ std::vector<SettingSpec> build_specs() {
   add("outbound.udp_queue", "--udp-queue", Kind::UInt,
       "datagrams queued per UDP mapping toward the outbound (1..65536)",
       set_uint(&Settings::udp_queue, 1, 65536));
+}
+
+/// [nat], [icmp], [log], [stats].
+void add_nat_and_service(const detail::AddSetting& add) {
   add("nat.max_mappings", "--udp-max-mappings", Kind::UInt,
       "UDP NAT table cap; past it the least recently used mapping is evicted",
       [](Settings& s, const std::string& v) -> std::optional<std::string> {
@@ -187,6 +188,10 @@ std::vector<SettingSpec> build_specs() {
         s.stats_interval = *d;
         return std::nullopt;
       });
+}
+
+/// [security] and [trace].
+void add_security_and_trace(const detail::AddSetting& add) {
   add("security.block_own_host", "--block-own-host", Kind::Bool,
       "refuse flows to the gateway's own addresses, loopback, link-local, multicast and reserved "
       "ranges (TCP: RST; UDP, ping: ICMP administratively prohibited)",
@@ -235,6 +240,10 @@ std::vector<SettingSpec> build_specs() {
         s.trace.max_buffer = *n;
         return std::nullopt;
       });
+}
+
+/// [memory], [tcp] (settings_tcp.cpp) and [impair].
+void add_memory_tcp_impair(const detail::AddSetting& add) {
   add("memory.pool_bytes", "--pool-bytes", Kind::UInt, "cap on packet-buffer memory in bytes",
       set_uint(&Settings::pool_bytes, 1u << 20, 1ull << 40));
 
@@ -247,6 +256,17 @@ std::vector<SettingSpec> build_specs() {
   add("impair.tx", "--impair-tx", Kind::String,
       "impair packets from the stack to the TUN; same spec as --impair-rx",
       set_impair(&Settings::impair_tx));
+}
+
+std::vector<SettingSpec> build_specs() {
+  std::vector<SettingSpec> specs;
+  auto add = [&](std::string key, std::string flag, Kind k, std::string help, Apply a) {
+    specs.push_back({std::move(key), std::move(flag), k, std::move(help), std::move(a)});
+  };
+  add_device_and_outbound(add);
+  add_nat_and_service(add);
+  add_security_and_trace(add);
+  add_memory_tcp_impair(add);
   return specs;
 }
 
