@@ -247,15 +247,16 @@ void Connection::on_timer(Instant now) {
     delack_at_.reset();
     send_ack(now);
   }
+  // The probe first: scheduled in the RTO's place, it re-arms the RTO when it goes out.
+  if (tlp_at_ && now >= *tlp_at_) {
+    tlp_at_.reset();
+    on_tlp(now);
+  }
   if (rto_at_ && now >= *rto_at_) {
     rto_at_.reset();
     tlp_at_.reset();
     on_rto(now);
     if (dead()) return;
-  }
-  if (tlp_at_ && now >= *tlp_at_) {
-    tlp_at_.reset();
-    on_tlp(now);
   }
   if (reo_at_ && now >= *reo_at_) {
     reo_at_.reset();

@@ -208,11 +208,11 @@ void Connection::arm_tlp(Instant now) {
   Duration pto = std::max<Duration>(2 * rtt_.srtt(), std::chrono::milliseconds(10));
   if (sb_.total_bytes() <= max_payload()) pto += kWorstDelayedAck;
   const Instant at = now + pto;
-  if (rto_at_ && at >= *rto_at_) {
-    tlp_at_.reset();  // the RTO comes first
-    return;
-  }
-  tlp_at_ = at;
+  // RFC 8985 §7.2 (and Linux): when the RTO would come first, the probe takes its place; it
+  // re-arms the RTO when it is sent. With one segment in flight the PTO includes the worst
+  // delayed ACK (200 ms) and would otherwise never beat a 200 ms RTO: tail losses of short
+  // flights would all cost an RTO.
+  tlp_at_ = rto_at_ && at >= *rto_at_ ? *rto_at_ : at;
 }
 
 void Connection::on_tlp(Instant now) {

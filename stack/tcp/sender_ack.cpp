@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "stack/tcp/connection.hpp"
+#include "stack/tcp/prr.hpp"
 #include "stack/tcp/layer.hpp"
 
 namespace tunstack::tcp {
@@ -263,23 +264,11 @@ void Connection::exit_recovery(Instant now) {
 }
 
 void Connection::prr_on_ack(const AckWork& w) {
-  // RFC 6937 §3: send in proportion to what is delivered while pipe is above ssthresh, then
-  // slow-start back up to it (PRR-SSRB). The quota becomes the cwnd used while in recovery.
-  const std::uint32_t mss = max_payload();
+  // RFC 6937 §3 (stack/tcp/prr.hpp): the quota becomes the cwnd used while in recovery.
   prr_delivered_ += w.acked_sacked;
   const std::uint64_t pipe = sb_.in_flight();
-  const std::uint64_t ssthresh = cc_->ssthresh();
-  std::int64_t sndcnt;
-  if (pipe > ssthresh) {
-    const std::uint64_t target = (std::uint64_t{prr_delivered_} * ssthresh + recover_fs_ - 1) / recover_fs_;
-    sndcnt = static_cast<std::int64_t>(target) - static_cast<std::int64_t>(prr_out_);
-  } else {
-    const std::int64_t limit =
-        std::max<std::int64_t>(static_cast<std::int64_t>(prr_delivered_) - prr_out_, w.acked_sacked) + mss;
-    sndcnt = std::min<std::int64_t>(static_cast<std::int64_t>(ssthresh - pipe), limit);
-  }
-  // The fast retransmit itself always goes (RFC 6937 §3: "sndcnt = MAX(sndcnt, 1 SMSS)" on entry).
-  if (prr_out_ == 0 && sndcnt < static_cast<std::int64_t>(mss)) sndcnt = mss;
+  const PrrState st{prr_delivered_, prr_out_, recover_fs_};
+  const std::int64_t sndcnt = prr_sndcnt(st, w.acked_sacked, pipe, cc_->ssthresh(), max_payload());
   prr_cwnd_ = static_cast<std::uint32_t>(pipe + static_cast<std::uint64_t>(std::max<std::int64_t>(sndcnt, 0)));
 }
 

@@ -182,13 +182,25 @@ TEST_F(Data, RtoRetransmitsWithExponentialBackoff) {
   EXPECT_GE(rto, std::chrono::milliseconds(200));
   advance(rto - std::chrono::milliseconds(1));
   EXPECT_TRUE(sent().empty());
+  // One segment in flight: the tail loss probe (PTO = 2 SRTT + the worst delayed ACK) would
+  // come after the RTO, so it takes the RTO's place (RFC 8985 §7.2, as Linux) and re-arms it.
   advance(std::chrono::milliseconds(2));
+  Seg probe = sent_one();
+  EXPECT_EQ(probe.r.seq, first.r.seq);
+  EXPECT_EQ(probe.payload, "lost");
+  EXPECT_EQ(layer->stats().tlp_probes, 1u);
+  EXPECT_EQ(layer->stats().rto_expired, 0u);
+  // Then the RTO proper, one RTO after the probe, and its backoff.
+  advance(rto - std::chrono::milliseconds(5));
+  EXPECT_TRUE(sent().empty());
+  advance(std::chrono::milliseconds(10));
   Seg r1 = sent_one();
   EXPECT_EQ(r1.r.seq, first.r.seq);
   EXPECT_EQ(r1.payload, "lost");
-  advance(2 * rto - std::chrono::milliseconds(5));
+  EXPECT_EQ(layer->stats().rto_expired, 1u);
+  advance(2 * rto - std::chrono::milliseconds(10));
   EXPECT_TRUE(sent().empty());
-  advance(std::chrono::milliseconds(10));
+  advance(std::chrono::milliseconds(20));
   EXPECT_EQ(sent().size(), 1u);
   EXPECT_EQ(layer->stats().rto_expired, 2u);
   EXPECT_EQ(conn()->cwnd(), 1448u);  // one segment after a timeout (RFC 5681 §3.1)
@@ -205,8 +217,10 @@ TEST_F(Data, GivesUpAfterMaxRetries) {
   ManualSession* s = manual.session;
   (void)sent();
   const Duration rto = conn()->rto();
-  advance(rto + 2 * rto + std::chrono::milliseconds(5));  // two retransmissions
-  EXPECT_EQ(sent().size(), 2u);
+  // The probe at one RTO (in the RTO's place), then RTOs at 2 and 4 RTOs: two retries.
+  advance(rto + rto + 2 * rto + std::chrono::milliseconds(5));
+  EXPECT_EQ(sent().size(), 3u);
+  EXPECT_EQ(layer->stats().tlp_probes, 1u);
   EXPECT_EQ(s->aborts, 0);
   EXPECT_EQ(layer->connection_count(), 1u);
   advance(4 * rto);  // the third expiry gives up: RST and abort
