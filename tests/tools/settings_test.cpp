@@ -261,6 +261,7 @@ TEST(Settings, TraceKeys) {
   EXPECT_FALSE(apply_setting(s, "--trace-format", "xml").ok());
   EXPECT_FALSE(apply_setting(s, "--trace-sample", "0").ok());
   EXPECT_FALSE(apply_setting(s, "--trace-max-buffer", "100").ok());
+  EXPECT_TRUE(apply_setting(s, "--trace-max-buffer", "4096").ok());
 }
 
 TEST(Settings, SecurityAllowListFromFlagAndTomlArray) {

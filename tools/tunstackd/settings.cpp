@@ -233,10 +233,10 @@ void add_security_and_trace(const detail::AddSetting& add) {
         return std::nullopt;
       });
   add("trace.max_buffer", "--trace-max-buffer", Kind::UInt,
-      "trace bytes held in memory between writes; samples past it are dropped and counted",
+      "trace bytes gathered in memory before one write (also written every 200ms): memory vs syscalls",
       [](Settings& s, const std::string& v) -> std::optional<std::string> {
         auto n = parse_uint(v, 1ull << 30);
-        if (!n || *n < (64u << 10)) return "expects a whole number from 65536 to 1073741824, got '" + v + "'";
+        if (!n || *n < 4096) return "expects a whole number from 4096 to 1073741824, got '" + v + "'";
         s.trace.max_buffer = *n;
         return std::nullopt;
       });

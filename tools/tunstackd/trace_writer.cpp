@@ -16,8 +16,6 @@
 namespace tunstack::daemon {
 namespace {
 
-constexpr std::size_t kWriteBlock = 64u << 10;
-
 constexpr const char* kCsvHeader =
     "t_us,flow,client,server,event,recovery,cc_phase,snd_una,snd_nxt,seg_seq,seg_len,cwnd,ssthresh,"
     "in_flight,sacked,lost,snd_wnd,pacing_rate,delivery_rate,delivered,srtt_us,rttvar_us,rto_us,"
@@ -98,7 +96,7 @@ Result<std::unique_ptr<TraceWriter>, std::string> TraceWriter::open(const TraceO
 
 TraceWriter::TraceWriter(const TraceOptions& o, std::vector<TraceTerm> terms, int fd)
     : opts_(o), terms_(std::move(terms)), fd_(fd) {
-  buf_.reserve(kWriteBlock + 1024);
+  buf_.reserve(opts_.max_buffer + 1024);
 }
 
 TraceWriter::~TraceWriter() {
@@ -118,10 +116,6 @@ bool TraceWriter::select(std::uint64_t flow_id, const Endpoint& client, const En
 void TraceWriter::end(std::uint64_t flow_id) { flows_.erase(flow_id); }
 
 void TraceWriter::record(const tcp::TraceSample& s) {
-  if (buf_.size() >= opts_.max_buffer) {
-    ++stats_.samples_dropped;
-    return;
-  }
   const std::int64_t ns = s.at.time_since_epoch().count();
   if (t0_ns_ < 0) t0_ns_ = ns;
   const auto it = flows_.find(s.flow_id);
@@ -130,7 +124,8 @@ void TraceWriter::record(const tcp::TraceSample& s) {
   if (opts_.format == TraceOptions::Format::Csv) append_csv(s, flow);
   else append_json(s, flow);
   ++stats_.samples;
-  if (buf_.size() >= kWriteBlock) flush();
+  ++pending_;
+  if (buf_.size() >= opts_.max_buffer) flush();
 }
 
 void TraceWriter::append_csv(const tcp::TraceSample& s, const std::string& flow) {
@@ -165,9 +160,14 @@ void TraceWriter::append_json(const tcp::TraceSample& s, const std::string& flow
 void TraceWriter::flush() {
   if (buf_.empty() || fd_ < 0) return;
   const ssize_t n = ::write(fd_, buf_.data(), buf_.size());
-  if (n == static_cast<ssize_t>(buf_.size())) stats_.bytes_written += static_cast<std::uint64_t>(n);
-  else ++stats_.write_errors;  // short or failed: the rest is dropped, memory stays bounded
+  if (n == static_cast<ssize_t>(buf_.size())) {
+    stats_.bytes_written += static_cast<std::uint64_t>(n);
+  } else {  // short or failed: the block is dropped, memory stays bounded
+    ++stats_.write_errors;
+    stats_.samples_dropped += pending_;
+  }
   buf_.clear();
+  pending_ = 0;
 }
 
 }  // namespace tunstack::daemon

@@ -1,8 +1,8 @@
 #pragma once
 // Writes the TCP sender's per-connection trace samples (stack/tcp/trace.hpp) to a file as CSV or
 // JSON lines, for the flows a filter selects. Samples are formatted into memory and written in
-// blocks of 64 KiB (one write(2) then), so tracing costs the loop no syscall per sample; the
-// buffer is bounded, and what does not fit, or a write that fails, is dropped and counted.
+// blocks of max_buffer bytes (one write(2) then), so tracing costs the loop no syscall per
+// sample and a bounded amount of memory; a write that fails drops its block, counted.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -25,7 +25,9 @@ struct TraceOptions {
   ///   port=N | port=N-M   the client's or the server's port is in the range
   std::string filter;
   std::uint32_t sample = 1;            ///< trace one in N matching flows (by flow id); 1: all
-  std::size_t max_buffer = 4u << 20;   ///< formatted bytes held before samples are dropped
+  /// Formatted bytes held in memory: one write(2) each time this much has gathered (and every
+  /// 200 ms from the gateway); it bounds the writer's memory and sets how often the loop writes.
+  std::size_t max_buffer = 64u << 10;
 };
 
 /// One parsed filter term.
@@ -45,7 +47,7 @@ class TraceWriter final : public tcp::TraceSink {
   struct Stats {
     Counter flows = 0;            ///< connections selected for tracing
     Counter samples = 0;          ///< samples formatted
-    Counter samples_dropped = 0;  ///< samples lost: the buffer was full
+    Counter samples_dropped = 0;  ///< samples lost with a failed or short write
     Counter bytes_written = 0;
     Counter write_errors = 0;     ///< failed or short writes (their bytes are dropped)
     template <class F>
@@ -81,6 +83,7 @@ class TraceWriter final : public tcp::TraceSink {
   int fd_ = -1;
   std::string buf_;
   std::unordered_map<std::uint64_t, std::string> flows_;  ///< traced flow id -> "client,server" text
+  std::uint64_t pending_ = 0;  ///< samples in buf_
   std::int64_t t0_ns_ = -1;  ///< the first sample's time: rows carry microseconds since it
   Stats stats_;
 };
